@@ -1,0 +1,202 @@
+"""The ``bench`` command line: list, run, show, export.
+
+Importing this module loads no torch, transformers, smac or nevergrad, and no numpy:
+plugins are listed from their specs, and heavy modules load inside the commands that
+need them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import asdict
+
+import click
+
+from bench import __version__
+from bench.hookspecs import MODES
+
+DEFAULT_STORE = "bench-results.sqlite"
+_store_option = click.option(
+    "--store", envvar="BENCH_STORE", default=DEFAULT_STORE, show_default=True,
+    help="SQLite results file (or $BENCH_STORE).",
+)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-9', '0,3,5' or a mix like '0-2,7' -> sorted distinct seeds."""
+    seeds: set[int] = set()
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not match or (match[2] is not None and int(match[2]) < int(match[1])):
+            raise click.BadParameter(f"{text!r} is not a seed list; write it like 0-9 or 0,3,5", param_hint="--seeds")
+        first, last = int(match[1]), int(match[2] if match[2] is not None else match[1])
+        seeds.update(range(first, last + 1))
+    return sorted(seeds)
+
+
+def _fail(exc: BaseException) -> click.ClickException:
+    text = str(exc).strip().splitlines()
+    return click.ClickException(text[0] if text else type(exc).__name__)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="bench")
+def main() -> None:
+    """Benchmark HPO and NAS optimizers on LLM problems, live or from tables of real measurements."""
+
+
+@main.command("list")
+@click.argument("what", required=False, type=click.Choice(["problems", "optimizers"]))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_command(what: str | None, as_json: bool) -> None:
+    """List problems and optimizers from every installed plugin (and broken plugins)."""
+    from bench.registry import Registry
+
+    registry = Registry()
+    data = {
+        "problems": [spec.describe() for spec in registry.problems.values()],
+        "optimizers": [spec.describe() for spec in registry.optimizers.values()],
+        "broken": [asdict(b) for b in registry.broken],
+    }
+    if what:
+        data = {what: data[what], "broken": data["broken"]}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for section in ("problems", "optimizers"):
+        if section in data:
+            click.echo(f"{section}:")
+            for item in data[section]:
+                click.echo(f"  {item['name']:<34} {item['summary']}")
+    for broken in data["broken"]:
+        click.echo(f"broken plugin {broken['name']} ({broken['distribution']}): {broken['error']}", err=True)
+
+
+@main.command()
+@click.argument("problems", nargs=-1, required=True)
+@click.option("--optimizer", "-o", "optimizers", multiple=True, required=True,
+              help="Optimizer name; repeat to compare several.")
+@click.option("--budget", default=50.0, show_default=True,
+              help="Evaluations per run (full-fidelity equivalents).")
+@click.option("--seeds", default="0", show_default=True, help="Seeds, e.g. 0-9 or 0,3,5.")
+@click.option("--mode", type=click.Choice(MODES), default=None, help="Default: the problem's first mode.")
+@click.option("--workers", default=1, show_default=True, help="Parallel workers (simulated clock).")
+@click.option("--max-cost", type=float, default=None, help="Also stop once trials' summed cost reaches this (s).")
+@_store_option
+@click.option("--resume", is_flag=True, help="Continue unfinished runs with the same inputs.")
+def run(problems, optimizers, budget, seeds, mode, workers, max_cost, store, resume) -> None:
+    """Run every PROBLEM x --optimizer x seed and store the trials."""
+    from bench import runner
+    from bench.optimizer import check_supported
+    from bench.registry import Registry
+    from bench.store import Store
+
+    seed_list = parse_seeds(seeds)
+    registry = Registry()
+    try:
+        instances = {name: registry.problem(name).create(mode) for name in dict.fromkeys(problems)}
+        for name in dict.fromkeys(optimizers):
+            capabilities = registry.optimizer(name).capabilities
+            for problem in instances.values():
+                check_supported(name, capabilities, problem)
+        specs = [runner.RunSpec(p, o, s, budget, instances[p].mode, workers, max_cost)
+                 for p in problems for o in optimizers for s in seed_list]
+        results = Store(store)
+    except Exception as exc:
+        raise _fail(exc) from exc
+    run_ids = []
+    with _progress() as progress:
+        for spec in specs:
+            task = progress.add_task(f"{spec.problem} {spec.optimizer} seed {spec.seed}", total=spec.budget)
+            try:
+                run_ids.append(runner.run(
+                    spec, results, registry, problem=instances[spec.problem], resume=resume,
+                    progress=lambda told, used, task=task: progress.update(task, completed=used),
+                ))
+            except Exception as exc:
+                raise _fail(exc) from exc
+    _print_summaries([s for s in _summaries(results) if s["run"] in run_ids])
+
+
+@main.command()
+@_store_option
+@click.option("--problem", default=None, help="Only runs of this problem.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def show(store, problem, as_json) -> None:
+    """Per run: inputs, trial and failure counts, value sources and best objective values."""
+    from bench.store import Store
+
+    try:
+        summaries = _summaries(Store(store), problem)
+    except Exception as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        click.echo(json.dumps(summaries, indent=2))
+    else:
+        _print_summaries(summaries)
+
+
+@main.command()
+@click.argument("out", type=click.Path(dir_okay=False))
+@_store_option
+@click.option("--problem", default=None, help="Only runs of this problem.")
+def export(out, store, problem) -> None:
+    """Write every trial of the store to a Parquet file OUT."""
+    from bench.store import Store
+
+    try:
+        rows = Store(store).export_parquet(out, problem)
+    except Exception as exc:
+        raise _fail(exc) from exc
+    click.echo(f"wrote {rows} trials to {out}")
+
+
+def _summaries(store, problem=None):
+    from bench.store import summarize
+
+    return summarize(store, problem)
+
+
+def _print_summaries(summaries) -> None:
+    from tabulate import tabulate
+
+    if not summaries:
+        click.echo("no runs stored")
+        return
+    rows = []
+    for s in summaries:
+        best = ", ".join(f"{k}={v:.6g}" if v is not None else f"{k}=-" for k, v in s["best"].items())
+        sources = ", ".join(f"{k} {v}" for k, v in sorted(s["sources"].items()))
+        rows.append([s["run"], s["problem"], s["optimizer"], s["seed"], s["mode"], s["trials"], s["failed"],
+                     sources, best, "" if s["status"] == "complete" else s["status"]])
+    headers = ["run", "problem", "optimizer", "seed", "mode", "trials", "failed", "sources", "best", ""]
+    click.echo(tabulate(rows, headers=headers))
+
+
+class _QuietProgress:
+    """Stands in for a progress bar when stderr is not a terminal."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def add_task(self, *args, **kwargs):
+        return 0
+
+    def update(self, *args, **kwargs):
+        pass
+
+
+def _progress():
+    if not sys.stderr.isatty():
+        return _QuietProgress()
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True))
+

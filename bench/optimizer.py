@@ -1,0 +1,88 @@
+"""The Optimizer contract: ``ask(n)``, ``tell(trials, results)``, ``incumbent()``.
+
+The runner owns the loop, budgets and failures; an optimizer only proposes and learns.
+Failed trials are told too (with their status), so an optimizer can avoid a region
+that crashes or diverges.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+from ConfigSpace import ConfigurationSpace
+
+from bench.hookspecs import Capabilities
+from bench.problem import Objective, Problem
+from bench.space import Fidelity
+from bench.trial import Result, Trial
+
+
+class Unsupported(ValueError):
+    """The optimizer cannot handle this problem (objective count, fidelity, space)."""
+
+
+def check_supported(name: str, capabilities: Capabilities, problem: Problem) -> None:
+    """Refuse an optimizer/problem pair before anything runs, saying why."""
+    multi = len(problem.objectives) > 1
+    if multi and not capabilities.multi_objective:
+        raise Unsupported(f"optimizer {name} is single-objective; this problem has {len(problem.objectives)} objectives")
+    if not multi and not capabilities.single_objective:
+        raise Unsupported(f"optimizer {name} is multi-objective only; this problem has one objective")
+    hps = list(problem.space.values())
+    if problem.space.conditions and not capabilities.conditional:
+        raise Unsupported(f"optimizer {name} cannot search conditional spaces")
+    if not capabilities.categorical and any(type(hp).__name__ == "CategoricalHyperparameter" for hp in hps):
+        raise Unsupported(f"optimizer {name} cannot search categorical hyperparameters")
+    if capabilities.multi_fidelity and problem.fidelity is None:
+        raise Unsupported(f"optimizer {name} is multi-fidelity; this problem has no fidelity")
+
+
+class Optimizer(ABC):
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(
+        self,
+        space: ConfigurationSpace,
+        objectives: Sequence[Objective],
+        *,
+        fidelity: Fidelity | None = None,
+        seed: int = 0,
+        budget: float | None = None,
+    ) -> None:
+        self.space = space
+        self.objectives = tuple(objectives)
+        self.fidelity = fidelity
+        self.seed = seed
+        self.budget = budget  # in full-fidelity evaluations, when the runner knows it
+        self.rng = np.random.default_rng(seed)
+        self.history: list[tuple[Trial, Result]] = []
+
+    @abstractmethod
+    def ask(self, n: int = 1) -> list[Trial]:
+        """Up to ``n`` new trials; fewer (or none) when the optimizer has nothing left to propose."""
+
+    def tell(self, trials: Sequence[Trial], results: Sequence[Result]) -> None:
+        self.history.extend(zip(trials, results, strict=True))
+
+    def incumbent(self) -> list[tuple[Trial, Result]]:
+        """The best trial (one objective) or the non-dominated trials (several), among ok results."""
+        done = [(t, r) for t, r in self.history if r.ok]
+        if not done:
+            return []
+        signs = np.array([o.sign for o in self.objectives])
+        values = np.array([[r.objectives[o.name] for o in self.objectives] for _, r in done]) * signs
+        if len(self.objectives) == 1:
+            return [done[int(np.argmin(values[:, 0]))]]
+        return [done[i] for i in np.flatnonzero(non_dominated(values))]
+
+
+def non_dominated(values: np.ndarray) -> np.ndarray:
+    """Mask of the rows of a (n, m) array of minimised objectives that no other row dominates."""
+    keep = np.ones(len(values), dtype=bool)
+    for i, row in enumerate(values):
+        dominated_by = np.all(values <= row, axis=1) & np.any(values < row, axis=1)
+        keep[i] = not dominated_by.any()
+    return keep

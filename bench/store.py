@@ -1,0 +1,202 @@
+"""SQLite results store: one row per trial, a run card per run, Parquet export.
+
+Each trial is committed on its own (WAL), so a run killed at any point keeps every trial
+completed before it, and ``--resume`` finds the unfinished run by its inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench.trial import Result, Status, Trial
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,            -- the run's inputs as JSON: what --resume matches on
+    problem TEXT NOT NULL,
+    optimizer TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    mode TEXT NOT NULL,
+    status TEXT NOT NULL,         -- running | complete
+    created TEXT NOT NULL,
+    finished TEXT,
+    card TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_key ON runs (key, status);
+CREATE TABLE IF NOT EXISTS trials (
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    number INTEGER NOT NULL,      -- order in which the optimizer proposed it
+    config TEXT NOT NULL,
+    fidelity REAL,
+    info TEXT NOT NULL,
+    status TEXT NOT NULL,
+    objectives TEXT NOT NULL,
+    cost REAL NOT NULL,
+    error TEXT,
+    source TEXT NOT NULL,
+    table_sha256 TEXT,
+    worker INTEGER NOT NULL,
+    start REAL NOT NULL,          -- simulated (or real) seconds since the run started
+    end REAL NOT NULL,
+    extra TEXT NOT NULL,
+    recorded TEXT NOT NULL,
+    PRIMARY KEY (run_id, number)
+);
+"""
+
+
+class StoreError(Exception):
+    """The store file is unusable; the message names the fix."""
+
+
+def now_utc() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class StoredTrial:
+    number: int
+    trial: Trial
+    result: Result
+    worker: int
+    start: float
+    end: float
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            found = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if found and "meta" not in found:
+                raise StoreError(f"{self.path} is an SQLite file but not a bench results store; pass another --store")
+            with self.db:
+                self.db.executescript(_SCHEMA)
+                self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            version = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open results store {self.path}: {exc}; pass another --store") from exc
+        if int(version) != SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has store schema {version}, this bench reads {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def unfinished_run(self, key: str) -> int | None:
+        row = self.db.execute(
+            "SELECT id FROM runs WHERE key=? AND status='running' ORDER BY id DESC LIMIT 1", (key,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def complete_run(self, key: str) -> int | None:
+        row = self.db.execute(
+            "SELECT id FROM runs WHERE key=? AND status='complete' ORDER BY id DESC LIMIT 1", (key,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def create_run(self, key: str, card: dict[str, Any]) -> int:
+        with self.db:
+            cursor = self.db.execute(
+                "INSERT INTO runs (key, problem, optimizer, seed, mode, status, created, card)"
+                " VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+                (key, card["problem"], card["optimizer"], card["seed"], card["mode"], now_utc(), json.dumps(card)),
+            )
+        return int(cursor.lastrowid)
+
+    def finish_run(self, run_id: int) -> None:
+        with self.db:
+            self.db.execute("UPDATE runs SET status='complete', finished=? WHERE id=?", (now_utc(), run_id))
+
+    def add_trial(self, run_id: int, stored: StoredTrial) -> None:
+        t, r = stored.trial, stored.result
+        with self.db:
+            self.db.execute(
+                "INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id, stored.number, json.dumps(t.config), t.fidelity, json.dumps(t.info),
+                    r.status.value, json.dumps(r.objectives), r.cost, r.error, r.source, r.table_sha256,
+                    stored.worker, stored.start, stored.end, json.dumps(r.extra), now_utc(),
+                ),
+            )
+
+    def trials(self, run_id: int) -> list[StoredTrial]:
+        rows = self.db.execute(
+            "SELECT number, config, fidelity, info, status, objectives, cost, error, source, table_sha256,"
+            " worker, start, end, extra FROM trials WHERE run_id=? ORDER BY number",
+            (run_id,),
+        )
+        out = []
+        for number, config, fidelity, info, status, objectives, cost, error, source, sha, worker, start, end, extra in rows:
+            result = Result(
+                objectives=json.loads(objectives), cost=cost, status=Status(status), error=error,
+                source=source, fidelity=fidelity, table_sha256=sha, extra=json.loads(extra),
+            )
+            trial = Trial(json.loads(config), fidelity, json.loads(info))
+            out.append(StoredTrial(number, trial, result, worker, start, end))
+        return out
+
+    def runs(self, problem: str | None = None) -> list[dict[str, Any]]:
+        query = "SELECT id, problem, optimizer, seed, mode, status, card FROM runs"
+        args: tuple = ()
+        if problem:
+            query, args = query + " WHERE problem=?", (problem,)
+        cols = ("id", "problem", "optimizer", "seed", "mode", "status", "card")
+        runs = [dict(zip(cols, row)) for row in self.db.execute(query + " ORDER BY id", args)]
+        for run in runs:
+            run["card"] = json.loads(run["card"])
+        return runs
+
+    def export_parquet(self, out: str | Path, problem: str | None = None) -> int:
+        """One row per trial with its run's inputs, config.* and objective columns; returns rows written."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rows = []
+        for run in self.runs(problem):
+            for st in self.trials(run["id"]):
+                row = {k: run[k] for k in ("problem", "optimizer", "seed", "mode")}
+                row.update(run_id=run["id"], number=st.number, status=st.result.status.value,
+                           error=st.result.error, source=st.result.source, fidelity=st.trial.fidelity,
+                           cost=st.result.cost, worker=st.worker, start=st.start, end=st.end,
+                           table_sha256=st.result.table_sha256)
+                row.update({f"config.{k}": v for k, v in st.trial.config.items()})
+                row.update({f"objective.{k}": v for k, v in st.result.objectives.items()})
+                rows.append(row)
+        columns = sorted({k for row in rows for k in row}, key=lambda k: (k.count("."), k))
+        table = pa.Table.from_pylist([{k: row.get(k) for k in columns} for row in rows])
+        pq.write_table(table, out)
+        return len(rows)
+
+
+def summarize(store: Store, problem: str | None = None) -> list[dict[str, Any]]:
+    """Per run: its inputs, trial and failure counts, where values came from, best per objective."""
+    out = []
+    for run in store.runs(problem):
+        trials = store.trials(run["id"])
+        ok = [st.result for st in trials if st.result.ok]
+        sources: dict[str, int] = {}
+        for st in trials:
+            sources[st.result.source] = sources.get(st.result.source, 0) + 1
+        best = {}
+        for objective in run["card"]["problem_info"]["objectives"]:
+            values = [r.objectives[objective["name"]] for r in ok]
+            pick = min if objective["direction"] == "min" else max
+            best[objective["name"]] = pick(values) if values else None
+        out.append({
+            "run": run["id"], "problem": run["problem"], "optimizer": run["optimizer"], "seed": run["seed"],
+            "mode": run["mode"], "status": run["status"], "trials": len(trials),
+            "failed": sum(not st.result.ok for st in trials), "sources": sources, "best": best,
+        })
+    return out

@@ -1,0 +1,70 @@
+"""Trial and Result records: what an optimizer proposes and what an evaluation returns."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any
+
+
+class Status(str, Enum):
+    OK = "ok"
+    FAILED = "failed"  # the evaluation raised (including out of memory)
+    TIMEOUT = "timeout"
+    DIVERGED = "diverged"  # NaN or exploding loss / objective
+
+
+# Where a value came from: measured now, computed exactly, measured earlier (a table
+# row), or predicted for a configuration the table does not hold.
+SOURCES = ("live", "analytic", "table", "nearest", "surrogate")
+MEASURED = ("live", "analytic", "table")
+
+
+@dataclass(eq=False)
+class Trial:
+    """One proposal. Compared by identity, so an optimizer can key its state on it."""
+
+    config: dict[str, Any]
+    fidelity: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # the optimizer's own notes (bracket, rung, ...)
+
+
+@dataclass(frozen=True)
+class Result:
+    objectives: dict[str, float]
+    cost: float  # seconds: measured, the table's measured cost, or a problem's declared nominal cost
+    status: Status = Status.OK
+    error: str | None = None
+    source: str = "live"
+    fidelity: float | None = None
+    table_sha256: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # learning curve, peak memory, stderr, ...
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown result source {self.source!r}; one of {SOURCES}")
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK
+
+    @property
+    def measured(self) -> bool:
+        return self.source in MEASURED
+
+    @classmethod
+    def failure(cls, error: str, cost: float, status: Status = Status.FAILED, **kwargs: Any) -> Result:
+        return cls(objectives={}, cost=cost, status=status, error=error, **kwargs)
+
+    def checked(self, objective_names: list[str]) -> Result:
+        """An ok result with a missing or non-finite objective is not ok: say which."""
+        if not self.ok:
+            return self
+        missing = [name for name in objective_names if name not in self.objectives]
+        if missing:
+            return replace(self, status=Status.FAILED, error=f"result lacks objective(s) {missing}")
+        bad = {k: v for k, v in self.objectives.items() if not math.isfinite(v)}
+        if bad:
+            return replace(self, status=Status.DIVERGED, error=f"non-finite objective(s) {bad}")
+        return self
