@@ -1,0 +1,39 @@
+"""Shared helpers: run the real CLI in a subprocess, install throwaway plugins by entry point."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def bench_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300):
+    """Run ``python -m bench ARGS`` and return the CompletedProcess (never raises on exit code)."""
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def install_plugin(site: Path, name: str, source: str) -> dict[str, str]:
+    """Install a one-module distribution with a ``bench`` entry point into ``site`` (as pip would lay it
+    out: the module plus a dist-info folder) and return an environment that puts ``site`` on the path."""
+    module = f"bench_test_{name}"
+    (site / module).mkdir(parents=True)
+    (site / module / "__init__.py").write_text(textwrap.dedent(source))
+    info = site / f"bench_test_{name}-0.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: bench-test-{name}\nVersion: 0.0\n")
+    (info / "entry_points.txt").write_text(f"[bench]\n{name} = {module}\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
+    return env
+
+
+@pytest.fixture
+def store(tmp_path):
+    return tmp_path / "results.sqlite"

@@ -1,0 +1,101 @@
+import json
+import subprocess
+import sys
+
+from conftest import REPO, bench_cli, install_plugin
+
+
+def test_list_json_has_synthetic_problems_and_baselines():
+    out = bench_cli("list", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    problems = {p["name"]: p for p in data["problems"]}
+    optimizers = {o["name"]: o for o in data["optimizers"]}
+    for name in ("synthetic/branin", "synthetic/himmelblau", "synthetic/hartmann6", "synthetic/zdt1"):
+        assert problems[name]["summary"]
+    assert problems["synthetic/zdt1"]["objectives"] == ["f1", "f2"]
+    assert problems["synthetic/hartmann6"]["multi_fidelity"] is True
+    for name in ("random", "grid", "lhs"):
+        assert optimizers[name]["summary"]
+        assert optimizers[name]["capabilities"]["multi_objective"] is True
+    assert data["broken"] == []
+
+
+def test_list_one_section():
+    data = json.loads(bench_cli("list", "optimizers", "--json").stdout)
+    assert set(data) == {"optimizers", "broken"}
+
+
+def test_broken_plugin_is_listed_and_the_rest_still_work(tmp_path):
+    env = install_plugin(tmp_path, "broken", "import a_module_that_does_not_exist\n")
+    out = bench_cli("list", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    [broken] = data["broken"]
+    assert broken["name"] == "broken"
+    assert "a_module_that_does_not_exist" in broken["error"]
+    assert len(data["problems"]) >= 4 and len(data["optimizers"]) >= 3
+    run = bench_cli("run", "synthetic/branin", "--optimizer", "random", "--budget", "3",
+                    "--store", str(tmp_path / "r.sqlite"), env=env)
+    assert run.returncode == 0, run.stderr
+
+
+def test_plugin_whose_hook_raises_is_broken_not_fatal(tmp_path):
+    env = install_plugin(tmp_path, "raising", """
+        from bench.hookspecs import hookimpl
+
+        @hookimpl
+        def bench_optimizers():
+            raise RuntimeError("cannot find my solver")
+    """)
+    data = json.loads(bench_cli("list", "--json", env=env).stdout)
+    assert [(b["name"], b["error"]) for b in data["broken"]] == [("raising", "RuntimeError: cannot find my solver")]
+    assert "random" in {o["name"] for o in data["optimizers"]}
+
+
+def test_duplicate_name_keeps_the_first_and_reports_the_second(tmp_path):
+    env = install_plugin(tmp_path, "zdup", """
+        from bench.hookspecs import OptimizerSpec, hookimpl
+
+        @hookimpl
+        def bench_optimizers():
+            return [OptimizerSpec("random", "an impostor", "nowhere:Nothing")]
+    """)
+    data = json.loads(bench_cli("list", "--json", env=env).stdout)
+    assert [o["summary"] for o in data["optimizers"] if o["name"] == "random"] != ["an impostor"]
+    assert any("'random'" in b["error"] for b in data["broken"])
+
+
+def test_example_outside_plugin_is_discovered_by_entry_point(tmp_path):
+    site = tmp_path / "site"
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(REPO / "examples" / "bench-example-plugin")],
+        capture_output=True, text=True,
+    )
+    assert pip.returncode == 0, pip.stderr
+    assert list(site.glob("bench_example_plugin-*.dist-info/entry_points.txt"))
+    env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
+    data = json.loads(bench_cli("list", "--json", env=env).stdout)
+    assert "example-hillclimb" in {o["name"] for o in data["optimizers"]}
+    assert "example/sphere" in {p["name"] for p in data["problems"]}
+    store = tmp_path / "r.sqlite"
+    run = bench_cli("run", "example/sphere", "--optimizer", "example-hillclimb", "--budget", "20",
+                    "--store", str(store), "--seeds", "0", env=env)
+    assert run.returncode == 0, run.stderr
+    [summary] = json.loads(bench_cli("show", "--store", str(store), "--json", env=env).stdout)
+    assert summary["trials"] == 20 and summary["best"]["value"] < 25
+
+
+def test_importing_the_cli_and_listing_loads_no_heavy_library():
+    code = (
+        "import sys\n"
+        "from bench.cli import main\n"
+        "try:\n    main(['list', '--json'])\n"
+        "except SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'smac', 'nevergrad', 'numpy', 'ConfigSpace') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "HEAVY []"

@@ -1,0 +1,203 @@
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from ConfigSpace import ConfigurationSpace, Float
+
+from bench.hookspecs import Capabilities, OptimizerSpec
+from bench.optimizer import Optimizer
+from bench.problem import Objective, Problem
+from bench.registry import Registry
+from bench.runner import RunSpec, run
+from bench.store import Store
+from bench.trial import Result, Status, Trial
+from conftest import bench_cli, install_plugin
+
+
+def stored_trials(path):
+    with sqlite3.connect(path) as db:
+        return db.execute(
+            "SELECT r.seed, t.number, t.config, t.objectives FROM trials t JOIN runs r ON r.id = t.run_id"
+            " ORDER BY r.seed, t.number"
+        ).fetchall()
+
+
+def test_run_stores_every_trial_and_repeats_exactly(tmp_path):
+    first, second = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    for path in (first, second):
+        out = bench_cli("run", "synthetic/branin", "--optimizer", "random", "--budget", "30", "--seeds", "0-2",
+                        "--store", str(path))
+        assert out.returncode == 0, out.stderr
+    rows = stored_trials(first)
+    assert len(rows) == 90
+    assert rows == stored_trials(second)
+    assert len({r[2] for r in rows}) == 90  # seeds differ from each other
+
+
+class Flaky(Problem):
+    """Raises on the left third of the space and returns NaN on the right third."""
+
+    space = ConfigurationSpace({"x": Float("x", (0.0, 3.0))})
+    objectives = (Objective("loss", "min"),)
+
+    def evaluate(self, config, fidelity, seed):
+        if config["x"] < 1:
+            raise MemoryError("CUDA out of memory (simulated by the test problem)")
+        return Result({"loss": math.nan if config["x"] > 2 else config["x"]}, cost=2.0)
+
+
+def test_failures_are_stored_and_told_and_the_run_goes_on(store):
+    registry = Registry()
+    results = Store(store)
+    spec = RunSpec("test/flaky", "random", seed=1, budget=40, mode="live")
+    run_id = run(spec, results, registry, problem=Flaky("live"))
+    trials = results.trials(run_id)
+    assert len(trials) == 40
+    by_status = {}
+    for st in trials:
+        by_status.setdefault(st.result.status, []).append(st)
+    assert set(by_status) == {Status.OK, Status.FAILED, Status.DIVERGED}
+    assert all("out of memory" in st.result.error for st in by_status[Status.FAILED])
+    assert all("nan" in st.result.error for st in by_status[Status.DIVERGED])
+    assert all(st.result.objectives == {} for st in by_status[Status.FAILED])
+
+
+def test_budget_in_cost_seconds_stops_proposals(store):
+    results = Store(store)
+    spec = RunSpec("test/flaky", "lhs", seed=0, budget=50, mode="live", max_cost=21)
+    run_id = run(spec, results, Registry(), problem=Flaky("live"))
+    trials = results.trials(run_id)
+    # Failed trials cost only their (tiny) measured time, ok/diverged ones 2 s: stop once 21 s are spent.
+    assert sum(st.result.cost for st in trials[:-1]) < 21 <= sum(st.result.cost for st in trials)
+
+
+class QuarterFidelity(Optimizer):
+    """Always proposes the centre at a quarter of the fidelity."""
+
+    capabilities = Capabilities(multi_fidelity=True)
+
+    def ask(self, n=1):
+        return [Trial({f"x{i}": 0.5 for i in range(1, 7)}, fidelity=25) for _ in range(n)]
+
+
+def test_fidelity_budget_counts_full_fidelity_equivalents(store):
+    registry = Registry()
+    registry.optimizers["quarter"] = OptimizerSpec("quarter", "", "test_runner:QuarterFidelity")
+    results = Store(store)
+    run_id = run(RunSpec("synthetic/hartmann6", "quarter", seed=0, budget=3, mode="live"), results, registry)
+    trials = results.trials(run_id)
+    assert len(trials) == 12  # 12 trials at a quarter of the fidelity = 3 full evaluations
+    assert {st.result.fidelity for st in trials} == {25}
+    assert trials[0].result.cost == 0.25
+
+
+SLOW_PLUGIN = """
+    import time
+    from ConfigSpace import ConfigurationSpace, Float
+    from bench.hookspecs import ProblemSpec, hookimpl
+    from bench.problem import Objective, Problem
+    from bench.trial import Result
+
+    class Slow(Problem):
+        space = ConfigurationSpace({"x": Float("x", (0.0, 1.0)), "y": Float("y", (0.0, 1.0))})
+        objectives = (Objective("value", "min"),)
+
+        def evaluate(self, config, fidelity, seed):
+            time.sleep(0.05)
+            return Result({"value": (config["x"] - 0.3) ** 2 + config["y"]}, cost=1.0)
+
+    @hookimpl
+    def bench_problems():
+        return [ProblemSpec("test/slow", "sleeps 50 ms", "bench_test_slow:Slow", ("value",))]
+"""
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_sigkill_then_resume_completes_with_every_trial_once(tmp_path, workers):
+    env = install_plugin(tmp_path / "site", "slow", SLOW_PLUGIN)
+    store = tmp_path / "killed.sqlite"
+    args = ["run", "test/slow", "--optimizer", "random", "--budget", "40", "--seeds", "4",
+            "--workers", str(workers), "--store", str(store)]
+    proc = subprocess.Popen([sys.executable, "-m", "bench", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        time.sleep(0.1)
+        if store.exists():
+            try:
+                with sqlite3.connect(store) as db:
+                    if db.execute("SELECT COUNT(*) FROM trials").fetchone()[0] >= 10:
+                        break
+            except sqlite3.OperationalError:
+                pass
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = len(stored_trials(store))
+    assert 10 <= killed_at < 40
+
+    out = bench_cli(*args, "--resume", env=env)
+    assert out.returncode == 0, out.stderr
+    rows = stored_trials(store)
+    assert [r[1] for r in rows] == list(range(40))  # every trial exactly once
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT COUNT(*), MIN(status) FROM runs").fetchone() == (1, "complete")
+
+    clean = tmp_path / "clean.sqlite"
+    assert bench_cli(*args[:-1], str(clean), env=env).returncode == 0
+    assert rows == stored_trials(clean)  # resumed == uninterrupted, bit for bit
+
+
+def test_resume_of_a_complete_run_adds_nothing(store):
+    args = ["run", "synthetic/himmelblau", "--optimizer", "grid", "--budget", "10", "--store", str(store)]
+    assert bench_cli(*args).returncode == 0
+    again = bench_cli(*args, "--resume")
+    assert again.returncode == 0, again.stderr
+    assert len(stored_trials(store)) == 10
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["run", "synthetic/branni", "--optimizer", "random"], "did you mean synthetic/branin"),
+    (["run", "synthetic/branin", "--optimizer", "randon"], "did you mean random"),
+    (["run", "synthetic/branin", "--optimizer", "random", "--seeds", "3-1"], "seed list"),
+    (["run", "synthetic/branin", "--optimizer", "random", "--seeds", "a"], "seed list"),
+    (["run", "synthetic/branin", "--optimizer", "random", "--budget", "0"], "budget must be positive"),
+    (["run", "synthetic/branin", "--optimizer", "random", "--workers", "0"], "workers must be at least 1"),
+    (["run", "synthetic/branin", "--optimizer", "random", "--mode", "table"], "has no 'table' mode"),
+])
+def test_bad_input_is_refused_with_one_line_before_anything_is_written(store, args, fragment):
+    out = bench_cli(*args, "--store", str(store))
+    assert out.returncode != 0
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert fragment in lines[-1]
+    assert len([line for line in lines if line.startswith("Error")]) == 1
+    assert not store.exists()
+
+
+def test_show_json_and_parquet_export(tmp_path, store):
+    assert bench_cli("run", "synthetic/zdt1", "--optimizer", "lhs", "--budget", "12", "--seeds", "0,3",
+                     "--store", str(store)).returncode == 0
+    runs = json.loads(bench_cli("show", "--store", str(store), "--json").stdout)
+    assert [(r["seed"], r["trials"], r["failed"]) for r in runs] == [(0, 12, 0), (3, 12, 0)]
+    assert set(runs[0]["best"]) == {"f1", "f2"}
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "trials.parquet"
+    assert bench_cli("export", str(out), "--store", str(store)).returncode == 0
+    table = pq.read_table(out)
+    assert table.num_rows == 24
+    assert {"objective.f1", "objective.f2", "config.x01", "seed", "cost"} <= set(table.column_names)
+    assert min(table.column("objective.f1").to_pylist()) == min(r["best"]["f1"] for r in runs)
+
+
+def test_a_file_that_is_not_a_store_is_refused(tmp_path):
+    bad = tmp_path / "notes.sqlite"
+    bad.write_text("these are my notes")
+    out = bench_cli("show", "--store", str(bad))
+    assert out.returncode != 0 and "pass another --store" in out.stderr
+    assert bad.read_text() == "these are my notes"
