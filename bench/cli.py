@@ -84,9 +84,11 @@ def list_command(what: str | None, as_json: bool) -> None:
 @click.option("--mode", type=click.Choice(MODES), default=None, help="Default: the problem's first mode.")
 @click.option("--workers", default=1, show_default=True, help="Parallel workers (simulated clock).")
 @click.option("--max-cost", type=float, default=None, help="Also stop once trials' summed cost reaches this (s).")
+@click.option("--objective", "objectives", multiple=True,
+              help="Objective to optimize; repeat for several. Default: the problem's default objectives.")
 @_store_option
 @click.option("--resume", is_flag=True, help="Continue unfinished runs with the same inputs.")
-def run(problems, optimizers, budget, seeds, mode, workers, max_cost, store, resume) -> None:
+def run(problems, optimizers, budget, seeds, mode, workers, max_cost, objectives, store, resume) -> None:
     """Run every PROBLEM x --optimizer x seed and store the trials."""
     from bench import runner
     from bench.optimizer import check_supported
@@ -100,8 +102,8 @@ def run(problems, optimizers, budget, seeds, mode, workers, max_cost, store, res
         for name in dict.fromkeys(optimizers):
             capabilities = registry.optimizer(name).capabilities
             for problem in instances.values():
-                check_supported(name, capabilities, problem)
-        specs = [runner.RunSpec(p, o, s, budget, instances[p].mode, workers, max_cost)
+                check_supported(name, capabilities, problem, problem.select_objectives(objectives or None))
+        specs = [runner.RunSpec(p, o, s, budget, instances[p].mode, workers, max_cost, objectives or None)
                  for p in problems for o in optimizers for s in seed_list]
         results = Store(store)
     except Exception as exc:
@@ -151,6 +153,66 @@ def export(out, store, problem) -> None:
     except Exception as exc:
         raise _fail(exc) from exc
     click.echo(f"wrote {rows} trials to {out}")
+
+
+@main.group()
+def table() -> None:
+    """Shipped tables of real measurements: list, inspect, verify."""
+
+
+@table.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def table_list(as_json) -> None:
+    """Every shipped table with its problem, rows and surrogate quality."""
+    from bench.tables import read_manifest, table_names
+
+    items = []
+    for name in table_names():
+        manifest = read_manifest(name)
+        quality = (manifest.get("surrogate") or {}).get("quality", {})
+        items.append({"name": name, "problem": manifest.get("problem"), "rows": manifest["rows"],
+                      "sha256": manifest["sha256"], "license": manifest.get("provenance", {}).get("source", {}).get(
+                          "license"), "surrogate_spearman": {o: q["spearman"] for o, q in quality.items()}})
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+        return
+    for item in items:
+        spearman = ", ".join(f"{o} {v:.2f}" for o, v in item["surrogate_spearman"].items())
+        click.echo(f"{item['name']:<32} {item['problem']:<30} {item['rows']:>5} rows  surrogate Spearman: {spearman}")
+
+
+@table.command("info")
+@click.argument("name")
+def table_info(name) -> None:
+    """The whole manifest of table NAME (provenance, schema, noise, surrogate quality)."""
+    from bench.tables import read_manifest
+
+    try:
+        manifest = read_manifest(name)
+    except Exception as exc:
+        raise _fail(exc) from exc
+    manifest["space"] = {hp["name"]: {k: v for k, v in hp.items() if k in ("type", "lower", "upper", "log", "choices")}
+                         for hp in manifest["space"]["hyperparameters"]}
+    click.echo(json.dumps(manifest, indent=2))
+
+
+@table.command("verify")
+@click.argument("names", nargs=-1)
+def table_verify(names) -> None:
+    """Check sha256, row count and schema of the named tables (default: all)."""
+    from bench.tables import table_names, verify
+
+    failures = 0
+    for name in names or table_names():
+        try:
+            manifest = verify(name)
+        except Exception as exc:
+            failures += 1
+            click.echo(f"FAIL {name}: {exc}", err=True)
+        else:
+            click.echo(f"ok   {name}: {manifest['rows']} rows, sha256 {manifest['sha256']}")
+    if failures:
+        raise click.ClickException(f"{failures} table(s) failed verification")
 
 
 def _summaries(store, problem=None):

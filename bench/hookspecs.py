@@ -95,10 +95,10 @@ class OptimizerSpec:
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "summary": self.summary, "capabilities": self.capabilities.to_dict()}
 
-    def create(self, problem, *, seed: int, budget: float | None = None):
+    def create(self, problem, objectives, *, seed: int, budget: float | None = None):
         return load_factory(self.factory)(
             problem.space,
-            problem.objectives,
+            objectives,
             fidelity=problem.fidelity,
             seed=seed,
             budget=budget,

@@ -24,11 +24,12 @@ class Unsupported(ValueError):
     """The optimizer cannot handle this problem (objective count, fidelity, space)."""
 
 
-def check_supported(name: str, capabilities: Capabilities, problem: Problem) -> None:
+def check_supported(name: str, capabilities: Capabilities, problem: Problem, objectives: Sequence[Objective]) -> None:
     """Refuse an optimizer/problem pair before anything runs, saying why."""
-    multi = len(problem.objectives) > 1
+    multi = len(objectives) > 1
     if multi and not capabilities.multi_objective:
-        raise Unsupported(f"optimizer {name} is single-objective; this problem has {len(problem.objectives)} objectives")
+        raise Unsupported(f"optimizer {name} is single-objective; this run has {len(objectives)} objectives"
+                          " (choose one with --objective)")
     if not multi and not capabilities.single_objective:
         raise Unsupported(f"optimizer {name} is multi-objective only; this problem has one objective")
     hps = list(problem.space.values())

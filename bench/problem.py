@@ -48,6 +48,7 @@ class Problem(ABC):
     space: ConfigurationSpace
     objectives: tuple[Objective, ...]
     fidelity: Fidelity | None = None
+    default_objectives: tuple[str, ...] | None = None  # what a run optimizes unless told; None: all
     deterministic: ClassVar[bool] = True  # same config, fidelity and seed give the same result
 
     def __init__(self, mode: str) -> None:
@@ -56,6 +57,15 @@ class Problem(ABC):
     @abstractmethod
     def evaluate(self, config: dict[str, Any], fidelity: float | None, seed: int) -> Result:
         """Evaluate one configuration; raise or return a failed Result on failure."""
+
+    def select_objectives(self, names: tuple[str, ...] | None = None) -> tuple[Objective, ...]:
+        """The objectives a run optimizes: ``names``, else the defaults, else all of them."""
+        by_name = {o.name: o for o in self.objectives}
+        names = names or self.default_objectives or tuple(by_name)
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise ValueError(f"unknown objective {unknown[0]!r}; this problem has {', '.join(by_name)}")
+        return tuple(by_name[n] for n in names)
 
     def provenance(self) -> dict[str, Any]:
         """What a run card must record to reproduce this problem (tables, models, data)."""

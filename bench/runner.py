@@ -39,6 +39,7 @@ class RunSpec:
     mode: str
     workers: int = 1
     max_cost: float | None = None  # stop proposing once trials' summed cost reaches this (seconds)
+    objectives: tuple[str, ...] | None = None  # None: the problem's default objectives
 
     def __post_init__(self) -> None:
         if not self.budget > 0:
@@ -95,8 +96,9 @@ def run(
     """
     optimizer_spec = registry.optimizer(spec.optimizer)
     problem = problem or registry.problem(spec.problem).create(spec.mode)
-    check_supported(spec.optimizer, optimizer_spec.capabilities, problem)
-    optimizer = optimizer_spec.create(problem, seed=spec.seed, budget=spec.budget)
+    objectives = problem.select_objectives(spec.objectives)
+    check_supported(spec.optimizer, optimizer_spec.capabilities, problem, objectives)
+    optimizer = optimizer_spec.create(problem, objectives, seed=spec.seed, budget=spec.budget)
 
     run_id = store.unfinished_run(spec.key) if resume else None
     if resume and run_id is None and (done_id := store.complete_run(spec.key)) is not None:
@@ -108,6 +110,7 @@ def run(
             "suite_version": __version__,
             "plugins": registry.versions(),
             "problem_info": problem.describe(),
+            "optimized_objectives": [o.name for o in objectives],
             "optimizer_capabilities": optimizer_spec.capabilities.to_dict(),
             "hardware": hardware(),
             "command": sys.argv,

@@ -1,0 +1,285 @@
+"""Tables of real measurements: a Parquet file of rows and a JSON manifest, checked by sha256.
+
+One row is one measurement (configuration x replicate x fidelity) with objective and cost
+columns. A lookup is exact where the configuration was measured (several measurements:
+the run's seed picks one); elsewhere the problem's declared policy answers: ``nearest``
+(the closest measured row, in the space's unit cube) or ``surrogate`` (a random forest
+fitted when the table is built and stored as arrays with safetensors: no pickle, no code
+in the data). Every value says where it came from, so a prediction is never mistaken for
+a measurement.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ConfigSpace import ConfigurationSpace
+
+from bench.space import to_unit, validate
+from bench.trial import Result
+
+TABLES_PACKAGE = "bench.surrogate_tables"
+POLICIES = ("nearest", "surrogate")
+MANIFEST_VERSION = 1
+
+
+class TableError(Exception):
+    """A table that is missing, malformed or changed; the message names the fix."""
+
+
+def tables_dir() -> Path:
+    return Path(str(files(TABLES_PACKAGE)))
+
+
+def table_names() -> list[str]:
+    return sorted(p.stem for p in tables_dir().glob("*.json"))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(name: str, directory: Path | None = None) -> dict[str, Any]:
+    path = (directory or tables_dir()) / f"{name}.json"
+    if not path.exists():
+        raise TableError(f"unknown table {name!r}; see `bench table list`")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise TableError(f"manifest {path} is not valid JSON ({exc}); restore it or rebuild the table") from exc
+    missing = {"name", "data", "sha256", "rows", "schema", "space", "objectives"} - set(manifest)
+    if missing:
+        raise TableError(f"manifest {path} lacks {sorted(missing)}; restore it or rebuild the table")
+    return manifest
+
+
+def space_of(manifest: dict[str, Any]) -> ConfigurationSpace:
+    """The manifest's search space (ConfigSpace consumes the dict it reads, so give it a copy)."""
+    return ConfigurationSpace.from_serialized_dict(copy.deepcopy(manifest["space"]))
+
+
+def verify(name: str, directory: Path | None = None) -> dict[str, Any]:
+    """Check the data file's sha256, row count and column types against the manifest; return it."""
+    import pyarrow.parquet as pq
+
+    directory = directory or tables_dir()
+    manifest = read_manifest(name, directory)
+    data = directory / manifest["data"]
+    if not data.exists():
+        raise TableError(f"table {name}: data file {data} is missing; restore it or rebuild the table")
+    actual = sha256_file(data)
+    if actual != manifest["sha256"]:
+        raise TableError(
+            f"table {name}: sha256 mismatch for {data.name} (manifest {manifest['sha256'][:12]}…, file {actual[:12]}…);"
+            " the file was changed or damaged: restore it (git checkout) or rebuild the table"
+        )
+    surrogate = manifest.get("surrogate")
+    if surrogate and sha256_file(directory / surrogate["file"]) != surrogate["sha256"]:
+        raise TableError(f"table {name}: sha256 mismatch for {surrogate['file']}; the surrogate was changed or"
+                         " damaged: restore it (git checkout) or rebuild the table")
+    schema = pq.read_schema(data)
+    found = {field.name: str(field.type) for field in schema}
+    expected = {column["name"]: column["type"] for column in manifest["schema"]}
+    if found != expected:
+        diff = sorted(set(found.items()) ^ set(expected.items()))
+        raise TableError(f"table {name}: columns differ from the manifest schema: {diff}; rebuild the table")
+    rows = pq.read_metadata(data).num_rows
+    if rows != manifest["rows"]:
+        raise TableError(f"table {name}: {rows} rows, the manifest says {manifest['rows']}; rebuild the table")
+    return manifest
+
+
+FOREST_SETTINGS = {"n_estimators": 100, "min_samples_leaf": 1, "max_features": 1.0, "bootstrap": True,
+                   "random_state": 0}
+_TREE_ARRAYS = ("left", "right", "feature", "threshold", "value")
+
+
+@dataclass(frozen=True)
+class Forest:
+    """A random forest as plain arrays (one row per tree, padded), predicted in numpy.
+
+    Fitted once at build time with scikit-learn and stored with safetensors, so a table
+    loads with no pickle, no code and no scikit-learn, and predicts the same on any version.
+    """
+
+    left: np.ndarray  # child node ids, -1 at a leaf
+    right: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    value: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray) -> Forest:
+        from sklearn.ensemble import RandomForestRegressor
+
+        trees = [t.tree_ for t in RandomForestRegressor(**FOREST_SETTINGS).fit(x, y).estimators_]
+        width = max(t.node_count for t in trees)
+
+        def pad(get, fill, dtype):
+            out = np.full((len(trees), width), fill, dtype=dtype)
+            for i, t in enumerate(trees):
+                out[i, : t.node_count] = get(t)
+            return out
+
+        return cls(
+            pad(lambda t: t.children_left, -1, np.int32), pad(lambda t: t.children_right, -1, np.int32),
+            pad(lambda t: t.feature, 0, np.int32), pad(lambda t: t.threshold, 0.0, np.float64),
+            pad(lambda t: t.value[:, 0, 0], 0.0, np.float64),
+        )
+
+    def predict(self, x: np.ndarray) -> float:
+        # scikit-learn compares float32 inputs with its thresholds; do the same to match it exactly
+        x = x.astype(np.float32).astype(np.float64)
+        rows = np.arange(len(self.left))
+        node = np.zeros(len(self.left), dtype=np.int32)
+        while True:
+            left = self.left[rows, node]
+            inner = left >= 0
+            if not inner.any():
+                return float(self.value[rows, node].mean())
+            go_left = x[self.feature[rows, node]] <= self.threshold[rows, node]
+            node = np.where(inner, np.where(go_left, left, self.right[rows, node]), node)
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}.{name}": getattr(self, name) for name in _TREE_ARRAYS}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> Forest:
+        return cls(*(arrays[f"{prefix}.{name}"] for name in _TREE_ARRAYS))
+
+
+class Table:
+    """A verified table in memory, answering lookups for one search space."""
+
+    def __init__(self, name: str, directory: Path | None = None) -> None:
+        import pyarrow.parquet as pq
+
+        directory = directory or tables_dir()
+        self.manifest = verify(name, directory)
+        self.name = name
+        self.sha256: str = self.manifest["sha256"]
+        self.space = space_of(self.manifest)
+        self.params = list(self.space.keys())
+        self.objectives = [o["name"] for o in self.manifest["objectives"]]
+        columns = pq.read_table(directory / self.manifest["data"]).to_pydict()
+        self.rows = len(columns[self.params[0]])
+        self.configs = [{p: columns[p][i] for p in self.params} for i in range(self.rows)]
+        self.values = {o: np.asarray(columns[o], dtype=float) for o in self.objectives}
+        self.cost = np.asarray(columns["cost_seconds"], dtype=float)
+        self.extra_columns = {c: columns[c] for c in self.manifest.get("extra_columns", [])}
+        self.index: dict[tuple, list[int]] = {}
+        for i, config in enumerate(self.configs):
+            self.index.setdefault(tuple(config[p] for p in self.params), []).append(i)
+        self.x = np.array([to_unit(self.space, c) for c in self.configs])
+        self.surrogates = {}
+        if surrogate := self.manifest.get("surrogate"):
+            from safetensors.numpy import load_file
+
+            arrays = load_file(directory / surrogate["file"])
+            self.surrogates = {o: Forest.from_arrays(arrays, o) for o in self.objectives}
+
+    def lookup(self, config: dict[str, Any], seed: int, policy: str) -> Result:
+        rows = self.index.get(tuple(config.get(p) for p in self.params))
+        if rows is not None:
+            return self._row(rows[seed % len(rows)], "table")
+        validate(self.space, config)  # off-grid: make sure it is at least inside the space
+        x = to_unit(self.space, config)
+        if policy == "nearest":
+            return self._row(int(np.argmin(((self.x - x) ** 2).sum(axis=1))), "nearest")
+        if policy == "surrogate":
+            if not self.surrogates:
+                raise TableError(f"table {self.name} has no surrogate; use the nearest policy or rebuild it")
+            objectives = {o: self.surrogates[o].predict(x) for o in self.objectives}
+            return Result(objectives, cost=float(np.median(self.cost)), source="surrogate",
+                          table_sha256=self.sha256, extra={"cost": "median of the table"})
+        raise ValueError(f"unknown lookup policy {policy!r}; one of {POLICIES}")
+
+    def _row(self, i: int, source: str) -> Result:
+        extra = {"row": i, **{c: v[i] for c, v in self.extra_columns.items()}}
+        if source == "nearest":
+            extra["measured_config"] = self.configs[i]
+        return Result({o: float(self.values[o][i]) for o in self.objectives}, cost=float(self.cost[i]),
+                      source=source, table_sha256=self.sha256, extra=extra)
+
+
+def surrogate_quality(x: np.ndarray, y: np.ndarray, groups: list, folds: int = 10) -> dict[str, float]:
+    """Held-out quality of the surrogate: k-fold, grouped so a repeated configuration never sits
+    in both the training and the test part; pooled Spearman and mean absolute error."""
+    from scipy.stats import spearmanr
+
+    unique = list(dict.fromkeys(groups))
+    order = np.random.default_rng(0).permutation(len(unique))
+    fold_of = {unique[j]: position % folds for position, j in enumerate(order)}
+    fold = np.array([fold_of[g] for g in groups])
+    predicted = np.empty_like(y)
+    for k in range(folds):
+        test = fold == k
+        model = Forest.fit(x[~test], y[~test])
+        predicted[test] = [model.predict(row) for row in x[test]]
+    return {
+        "folds": folds,
+        "spearman": round(float(spearmanr(predicted, y).statistic), 4),
+        "mae": round(float(np.abs(predicted - y).mean()), 5),
+    }
+
+
+def write_table(
+    name: str,
+    columns: dict[str, list],
+    manifest: dict[str, Any],
+    directory: Path,
+    surrogate: bool = True,
+) -> dict[str, Any]:
+    """Write ``name.parquet`` and ``name.json`` (schema, sha256, rows, surrogate and its quality).
+
+    ``manifest`` brings space, objectives, provenance and the rest; this adds what is
+    computed from the data, so a rebuild from the same rows gives the same files.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = directory / f"{name}.parquet"
+    table = pa.Table.from_pydict(columns)
+    pq.write_table(table, data, compression="zstd")
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "name": name,
+        **manifest,
+        "data": data.name,
+        "rows": table.num_rows,
+        "sha256": sha256_file(data),
+        "schema": [{"name": f.name, "type": str(f.type)} for f in table.schema],
+    }
+    if surrogate:
+        from safetensors.numpy import save_file
+
+        space = space_of(manifest)
+        params = list(space.keys())
+        configs = [{p: columns[p][i] for p in params} for i in range(table.num_rows)]
+        x = np.array([to_unit(space, c) for c in configs])
+        groups = [tuple(c.values()) for c in configs]
+        objectives = [o["name"] for o in manifest["objectives"]]
+        ys = {o: np.asarray(columns[o], dtype=float) for o in objectives}
+        weights = directory / f"{name}.surrogate.safetensors"
+        save_file({k: v for o in objectives for k, v in Forest.fit(x, ys[o]).arrays(o).items()}, weights)
+        manifest["surrogate"] = {
+            "model": "random-forest",
+            "settings": FOREST_SETTINGS,
+            "inputs": "the configuration mapped to the unit cube (bench.space.to_unit)",
+            "file": weights.name,
+            "sha256": sha256_file(weights),
+            "quality": {o: surrogate_quality(x, ys[o], groups) for o in objectives},
+        }
+    (directory / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
