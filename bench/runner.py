@@ -26,6 +26,9 @@ from bench.store import Store, StoredTrial
 from bench.trial import Result, Status, Trial
 
 
+FLUSH_SECONDS = 0.5  # at most this much work (wall time) is ever uncommitted
+
+
 class ResumeMismatch(RuntimeError):
     """The optimizer proposed something other than what the store holds for that trial."""
 
@@ -119,7 +122,17 @@ def run(
     else:
         stored = {st.number: st for st in store.trials(run_id)}
 
+    try:
+        _loop(spec, store, run_id, problem, optimizer, stored, progress)
+    finally:
+        store.flush()  # an exception or Ctrl-C keeps every evaluated trial
+    store.finish_run(run_id)
+    return run_id
+
+
+def _loop(spec, store, run_id, problem, optimizer, stored, progress) -> None:
     clock = SimulatedClock(spec.workers)
+    flushed = time.perf_counter()
     fraction = problem.fidelity.fraction if problem.fidelity else (lambda _: 1.0)
     used = cost = 0.0
     number = told = 0
@@ -142,6 +155,9 @@ def run(
                 result = evaluate(problem, trial, spec.seed)
                 event = clock.start(result.cost, (number, trial, result))
                 store.add_trial(run_id, StoredTrial(number, trial, result, event.worker, event.start, event.end))
+                if time.perf_counter() - flushed > FLUSH_SECONDS:
+                    store.flush()
+                    flushed = time.perf_counter()
             used += fraction(result.fidelity if result.fidelity is not None else trial.fidelity)
             cost += result.cost
             number += 1
@@ -152,5 +168,3 @@ def run(
         told += 1
         if progress:
             progress(told, min(used, spec.budget))
-    store.finish_run(run_id)
-    return run_id

@@ -1,7 +1,8 @@
 """SQLite results store: one row per trial, a run card per run, Parquet export.
 
-Each trial is committed on its own (WAL), so a run killed at any point keeps every trial
-completed before it, and ``--resume`` finds the unfinished run by its inputs.
+Trials are buffered and committed (WAL) by the runner at least every half second of work,
+and at once after any trial that took longer, so a run killed at any point loses at most
+that much cheap work; ``--resume`` finds the unfinished run by its inputs.
 """
 
 from __future__ import annotations
@@ -88,10 +89,12 @@ class Store:
             version = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open results store {self.path}: {exc}; pass another --store") from exc
+        self._pending: list[tuple] = []
         if int(version) != SCHEMA_VERSION:
             raise StoreError(f"{self.path} has store schema {version}, this bench reads {SCHEMA_VERSION}")
 
     def close(self) -> None:
+        self.flush()
         self.db.close()
 
     def unfinished_run(self, key: str) -> int | None:
@@ -116,22 +119,28 @@ class Store:
         return int(cursor.lastrowid)
 
     def finish_run(self, run_id: int) -> None:
+        self.flush()
         with self.db:
             self.db.execute("UPDATE runs SET status='complete', finished=? WHERE id=?", (now_utc(), run_id))
 
     def add_trial(self, run_id: int, stored: StoredTrial) -> None:
+        """Buffer one trial; it is durable after the next ``flush``."""
         t, r = stored.trial, stored.result
-        with self.db:
-            self.db.execute(
-                "INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id, stored.number, json.dumps(t.config), t.fidelity, json.dumps(t.info),
-                    r.status.value, json.dumps(r.objectives), r.cost, r.error, r.source, r.table_sha256,
-                    stored.worker, stored.start, stored.end, json.dumps(r.extra), now_utc(),
-                ),
-            )
+        self._pending.append((
+            run_id, stored.number, json.dumps(t.config), t.fidelity, json.dumps(t.info),
+            r.status.value, json.dumps(r.objectives), r.cost, r.error, r.source, r.table_sha256,
+            stored.worker, stored.start, stored.end, json.dumps(r.extra), now_utc(),
+        ))
+
+    def flush(self) -> None:
+        if self._pending:
+            with self.db:
+                self.db.executemany("INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                    self._pending)
+            self._pending.clear()
 
     def trials(self, run_id: int) -> list[StoredTrial]:
+        self.flush()
         rows = self.db.execute(
             "SELECT number, config, fidelity, info, status, objectives, cost, error, source, table_sha256,"
             " worker, start, end, extra FROM trials WHERE run_id=? ORDER BY number",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -35,7 +36,8 @@ class TableError(Exception):
 
 
 def tables_dir() -> Path:
-    return Path(str(files(TABLES_PACKAGE)))
+    """$BENCH_TABLES (rebuilt or extended tables), else the tables shipped in the package."""
+    return Path(os.environ.get("BENCH_TABLES") or str(files(TABLES_PACKAGE)))
 
 
 def table_names() -> list[str]:
@@ -107,12 +109,14 @@ _TREE_ARRAYS = ("left", "right", "feature", "threshold", "value")
 
 @dataclass(frozen=True)
 class Forest:
-    """A random forest as plain arrays (one row per tree, padded), predicted in numpy.
+    """Random forests, one per objective, as plain arrays (one row per tree, padded) walked
+    together in numpy: one lookup predicts every objective in a single pass.
 
     Fitted once at build time with scikit-learn and stored with safetensors, so a table
     loads with no pickle, no code and no scikit-learn, and predicts the same on any version.
     """
 
+    objectives: tuple[str, ...]
     left: np.ndarray  # child node ids, -1 at a leaf
     right: np.ndarray
     feature: np.ndarray
@@ -120,10 +124,10 @@ class Forest:
     value: np.ndarray
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray) -> Forest:
+    def fit(cls, x: np.ndarray, ys: dict[str, np.ndarray]) -> Forest:
         from sklearn.ensemble import RandomForestRegressor
 
-        trees = [t.tree_ for t in RandomForestRegressor(**FOREST_SETTINGS).fit(x, y).estimators_]
+        trees = [t.tree_ for y in ys.values() for t in RandomForestRegressor(**FOREST_SETTINGS).fit(x, y).estimators_]
         width = max(t.node_count for t in trees)
 
         def pad(get, fill, dtype):
@@ -133,12 +137,12 @@ class Forest:
             return out
 
         return cls(
-            pad(lambda t: t.children_left, -1, np.int32), pad(lambda t: t.children_right, -1, np.int32),
+            tuple(ys), pad(lambda t: t.children_left, -1, np.int32), pad(lambda t: t.children_right, -1, np.int32),
             pad(lambda t: t.feature, 0, np.int32), pad(lambda t: t.threshold, 0.0, np.float64),
             pad(lambda t: t.value[:, 0, 0], 0.0, np.float64),
         )
 
-    def predict(self, x: np.ndarray) -> float:
+    def predict(self, x: np.ndarray) -> dict[str, float]:
         # scikit-learn compares float32 inputs with its thresholds; do the same to match it exactly
         x = x.astype(np.float32).astype(np.float64)
         rows = np.arange(len(self.left))
@@ -147,16 +151,24 @@ class Forest:
             left = self.left[rows, node]
             inner = left >= 0
             if not inner.any():
-                return float(self.value[rows, node].mean())
+                means = self.value[rows, node].reshape(len(self.objectives), -1).mean(axis=1)
+                return {o: float(v) for o, v in zip(self.objectives, means)}
             go_left = x[self.feature[rows, node]] <= self.threshold[rows, node]
             node = np.where(inner, np.where(go_left, left, self.right[rows, node]), node)
 
-    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {f"{prefix}.{name}": getattr(self, name) for name in _TREE_ARRAYS}
+    def save(self, path: Path) -> None:
+        from safetensors.numpy import save_file
+
+        save_file({name: getattr(self, name) for name in _TREE_ARRAYS}, path,
+                  metadata={"objectives": json.dumps(self.objectives)})
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> Forest:
-        return cls(*(arrays[f"{prefix}.{name}"] for name in _TREE_ARRAYS))
+    def load(cls, path: Path) -> Forest:
+        from safetensors import safe_open
+
+        with safe_open(path, framework="numpy") as fh:
+            objectives = tuple(json.loads(fh.metadata()["objectives"]))
+            return cls(objectives, *(fh.get_tensor(name) for name in _TREE_ARRAYS))
 
 
 class Table:
@@ -182,12 +194,8 @@ class Table:
         for i, config in enumerate(self.configs):
             self.index.setdefault(tuple(config[p] for p in self.params), []).append(i)
         self.x = np.array([to_unit(self.space, c) for c in self.configs])
-        self.surrogates = {}
-        if surrogate := self.manifest.get("surrogate"):
-            from safetensors.numpy import load_file
-
-            arrays = load_file(directory / surrogate["file"])
-            self.surrogates = {o: Forest.from_arrays(arrays, o) for o in self.objectives}
+        surrogate = self.manifest.get("surrogate")
+        self.surrogate = Forest.load(directory / surrogate["file"]) if surrogate else None
 
     def lookup(self, config: dict[str, Any], seed: int, policy: str) -> Result:
         rows = self.index.get(tuple(config.get(p) for p in self.params))
@@ -198,10 +206,9 @@ class Table:
         if policy == "nearest":
             return self._row(int(np.argmin(((self.x - x) ** 2).sum(axis=1))), "nearest")
         if policy == "surrogate":
-            if not self.surrogates:
+            if self.surrogate is None:
                 raise TableError(f"table {self.name} has no surrogate; use the nearest policy or rebuild it")
-            objectives = {o: self.surrogates[o].predict(x) for o in self.objectives}
-            return Result(objectives, cost=float(np.median(self.cost)), source="surrogate",
+            return Result(self.surrogate.predict(x), cost=float(np.median(self.cost)), source="surrogate",
                           table_sha256=self.sha256, extra={"cost": "median of the table"})
         raise ValueError(f"unknown lookup policy {policy!r}; one of {POLICIES}")
 
@@ -225,8 +232,8 @@ def surrogate_quality(x: np.ndarray, y: np.ndarray, groups: list, folds: int = 1
     predicted = np.empty_like(y)
     for k in range(folds):
         test = fold == k
-        model = Forest.fit(x[~test], y[~test])
-        predicted[test] = [model.predict(row) for row in x[test]]
+        model = Forest.fit(x[~test], {"y": y[~test]})
+        predicted[test] = [model.predict(row)["y"] for row in x[test]]
     return {
         "folds": folds,
         "spearman": round(float(spearmanr(predicted, y).statistic), 4),
@@ -262,8 +269,6 @@ def write_table(
         "schema": [{"name": f.name, "type": str(f.type)} for f in table.schema],
     }
     if surrogate:
-        from safetensors.numpy import save_file
-
         space = space_of(manifest)
         params = list(space.keys())
         configs = [{p: columns[p][i] for p in params} for i in range(table.num_rows)]
@@ -272,7 +277,7 @@ def write_table(
         objectives = [o["name"] for o in manifest["objectives"]]
         ys = {o: np.asarray(columns[o], dtype=float) for o in objectives}
         weights = directory / f"{name}.surrogate.safetensors"
-        save_file({k: v for o in objectives for k, v in Forest.fit(x, ys[o]).arrays(o).items()}, weights)
+        Forest.fit(x, ys).save(weights)
         manifest["surrogate"] = {
             "model": "random-forest",
             "settings": FOREST_SETTINGS,

@@ -1,0 +1,64 @@
+"""Table lookups and the runner's overhead on a table problem.
+
+Targets (issue 4): exact lookup <= 20 us median, surrogate lookup <= 1 ms, and 10,000 trials
+of `random` through the whole runner (store included) at most 10% over the same trials as
+bare ask / lookup / tell. Compare `test_runner_10000_random` with `test_bare_10000_random`.
+"""
+
+import pytest
+
+from bench.registry import Registry
+from bench.runner import RunSpec, run
+from bench.store import Store
+
+PROBLEM = "lora-hpo/llama-3.2-1b-alpaca"
+TRIALS = 10_000
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return Registry()
+
+
+@pytest.fixture(scope="module")
+def problem(registry):
+    return registry.problem(PROBLEM).create("table")
+
+
+@pytest.mark.benchmark(group="lookup")
+def test_exact_lookup(benchmark, problem):
+    config = problem.table.configs[17]
+    result = benchmark(problem.evaluate, config, None, 0)
+    assert result.source == "table"
+
+
+@pytest.mark.benchmark(group="lookup")
+def test_surrogate_lookup(benchmark, problem):
+    config = {"lora_rank": 9, "lora_alpha": 33, "lora_dropout": 0.123, "learning_rate": 2.5e-4, "weight_decay": 3e-3}
+    result = benchmark(problem.evaluate, config, None, 0)
+    assert result.source == "surrogate"
+
+
+def bare(registry, problem):
+    optimizer = registry.optimizer("random").create(problem, problem.select_objectives(), seed=0, budget=TRIALS)
+    for _ in range(TRIALS):
+        [trial] = optimizer.ask(1)
+        optimizer.tell([trial], [problem.evaluate(trial.config, None, 0)])
+
+
+@pytest.mark.benchmark(group="runner-10000")
+def test_bare_10000_random(benchmark, registry, problem):
+    benchmark.pedantic(bare, args=(registry, problem), rounds=3, iterations=1)
+
+
+@pytest.mark.benchmark(group="runner-10000")
+def test_runner_10000_random(benchmark, registry, problem, tmp_path):
+    counter = iter(range(100))
+
+    def through_runner():
+        store = Store(tmp_path / f"r{next(counter)}.sqlite")
+        run_id = run(RunSpec(PROBLEM, "random", 0, TRIALS, "table"), store, registry, problem=problem)
+        return store, run_id
+
+    store, run_id = benchmark.pedantic(through_runner, rounds=3, iterations=1)
+    assert len(store.trials(run_id)) == TRIALS

@@ -1,0 +1,201 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bench.registry import Registry
+from bench.runner import RunSpec, run
+from bench.space import InvalidConfiguration
+from bench.store import Store
+from bench.tables import Forest, Table, TableError, table_names, tables_dir, verify
+from conftest import REPO, bench_cli
+
+ONE_B = "lora-hpo-llama-3.2-1b-alpaca"
+THREE_B = "lora-hpo-llama-3.2-3b-alpaca"
+
+
+@pytest.fixture(scope="module")
+def table():
+    return Table(ONE_B)
+
+
+def test_both_tables_verify_and_report_their_surrogate_quality():
+    assert set(table_names()) >= {ONE_B, THREE_B}
+    for name, rows in ((ONE_B, 203), (THREE_B, 150)):
+        manifest = verify(name)
+        assert manifest["rows"] == rows
+        assert manifest["provenance"]["source"]["license"] == "MIT"
+        quality = manifest["surrogate"]["quality"]
+        assert set(quality) == {"hellaswag_acc", "hellaswag_acc_norm", "mmlu_acc"}
+        assert all(-1 <= q["spearman"] <= 1 and q["folds"] == 10 for q in quality.values())
+    assert verify(ONE_B)["surrogate"]["quality"]["hellaswag_acc"]["spearman"] >= 0.8
+    out = bench_cli("table", "verify")
+    assert out.returncode == 0 and out.stdout.count("ok ") == len(table_names())
+
+
+def test_license_notice_ships_with_the_tables():
+    notice = tables_dir() / "sources" / "lora-hpo-llama32" / "LICENSE"
+    assert "MIT License" in notice.read_text() and "Nathan Davouse" in notice.read_text()
+
+
+@pytest.fixture
+def tampered(tmp_path):
+    """A copy of the shipped tables that a test may damage, used through $BENCH_TABLES."""
+    directory = tmp_path / "tables"
+    shutil.copytree(tables_dir(), directory, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    env = {**os.environ, "BENCH_TABLES": str(directory)}
+    return directory, env
+
+
+def flip_byte(path, offset):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".surrogate.safetensors"])
+def test_a_flipped_byte_fails_verify_and_runs_and_writes_nothing(tampered, tmp_path, suffix):
+    directory, env = tampered
+    path = directory / f"{ONE_B}{suffix}"
+    flip_byte(path, path.stat().st_size // 2)
+    out = bench_cli("table", "verify", ONE_B, env=env)
+    assert out.returncode != 0 and "sha256 mismatch" in out.stderr
+    assert bench_cli("table", "verify", THREE_B, env=env).returncode == 0
+    store = tmp_path / "never.sqlite"
+    out = bench_cli("run", "lora-hpo/llama-3.2-1b-alpaca", "--optimizer", "lhs", "--store", str(store), env=env)
+    assert out.returncode != 0
+    assert "sha256 mismatch" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert not store.exists()
+
+
+def test_a_tampered_manifest_is_refused(tampered):
+    directory, env = tampered
+    manifest = json.loads((directory / f"{ONE_B}.json").read_text())
+    manifest["rows"] = 202
+    (directory / f"{ONE_B}.json").write_text(json.dumps(manifest))
+    with pytest.raises(TableError, match="203 rows, the manifest says 202"):
+        verify(ONE_B, directory)
+    (directory / f"{THREE_B}.json").write_text("{not json")
+    with pytest.raises(TableError, match="not valid JSON"):
+        verify(THREE_B, directory)
+
+
+def test_exact_lookup_returns_the_measurement_and_the_seed_picks_a_replicate(table):
+    repeated = [rows for rows in table.index.values() if len(rows) == 2
+                and table.values["hellaswag_acc"][rows[0]] != table.values["hellaswag_acc"][rows[1]]]
+    assert repeated  # the 1B data measured some configurations twice, with different results
+    first, second = repeated[0]
+    config = table.configs[first]
+    for seed, row in ((0, first), (1, second), (2, first)):
+        result = table.lookup(config, seed, "surrogate")
+        assert result.source == "table" and result.measured
+        assert result.objectives["hellaswag_acc"] == table.values["hellaswag_acc"][row]
+        assert result.cost == table.cost[row] and result.extra["replicate"] == seed % 2
+        assert result.table_sha256 == table.sha256
+
+
+def test_off_grid_lookups_are_labelled_nearest_or_surrogate(table):
+    measured = dict(table.configs[5])
+    off = dict(measured, lora_dropout=min(measured["lora_dropout"] + 1e-6, 0.5))
+    nearest = table.lookup(off, 0, "nearest")
+    assert nearest.source == "nearest" and not nearest.measured
+    assert nearest.extra["measured_config"] == measured
+    assert nearest.objectives["hellaswag_acc"] == table.values["hellaswag_acc"][5]
+    predicted = table.lookup(off, 0, "surrogate")
+    assert predicted.source == "surrogate" and not predicted.measured
+    assert set(predicted.objectives) == {"hellaswag_acc", "hellaswag_acc_norm", "mmlu_acc"}
+    assert 0.2 < predicted.objectives["hellaswag_acc"] < 0.6
+    with pytest.raises(InvalidConfiguration):
+        table.lookup(dict(measured, lora_rank=65), 0, "surrogate")
+
+
+def test_forest_predicts_exactly_like_scikit_learn():
+    from sklearn.ensemble import RandomForestRegressor
+
+    from bench.tables import FOREST_SETTINGS
+
+    rng = np.random.default_rng(3)
+    x, y = rng.random((120, 4)), rng.random(120)
+    forest = Forest.fit(x, {"y": y})
+    reference = RandomForestRegressor(**FOREST_SETTINGS).fit(x, y)
+    queries = rng.random((200, 4))
+    ours = np.array([forest.predict(q)["y"] for q in queries])
+    assert np.allclose(ours, reference.predict(queries), rtol=0, atol=1e-12)
+
+
+def test_the_converter_rebuilds_the_shipped_tables_byte_for_byte(tmp_path):
+    from bench_lora.convert_llama32 import main
+
+    main([str(tables_dir() / "sources" / "lora-hpo-llama32"), str(tmp_path)])
+    for name in (ONE_B, THREE_B):
+        for suffix in (".parquet", ".surrogate.safetensors", ".json"):
+            assert (tmp_path / f"{name}{suffix}").read_bytes() == (tables_dir() / f"{name}{suffix}").read_bytes()
+
+
+def test_gp_scored_bamsoo_rows_are_not_in_the_table(table):
+    raw = tables_dir() / "sources" / "lora-hpo-llama32" / "bamsoo_bis.jsonl"
+    lines = [json.loads(line) for line in raw.read_text().splitlines()]
+    approximated = [i + 1 for i, item in enumerate(lines) if item["info"].get("score_state") == "approximated"]
+    assert len(approximated) == 16
+    assert table.extra_columns["producer"].count("BaMSOO") == 52
+
+
+def test_table_run_is_fast_labelled_and_repeatable(tmp_path):
+    args = ["run", "lora-hpo/llama-3.2-1b-alpaca", "--optimizer", "lhs", "--budget", "50", "--seeds", "0-9"]
+    first, second = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    assert bench_cli(*args, "--store", str(first)).returncode == 0
+    assert bench_cli(*args, "--store", str(second)).returncode == 0
+    runs = json.loads(bench_cli("show", "--store", str(first), "--json").stdout)
+    assert len(runs) == 10 and all(r["trials"] == 50 and r["mode"] == "table" for r in runs)
+    assert all(set(r["sources"]) <= {"table", "nearest", "surrogate"} for r in runs)
+    assert sum(r["sources"].get("surrogate", 0) for r in runs) > 0
+    assert json.loads(bench_cli("show", "--store", str(second), "--json").stdout) == runs
+    text = bench_cli("show", "--store", str(first)).stdout
+    assert "surrogate 50" in text
+
+
+def test_simulated_workers_record_consistent_times(tmp_path):
+    store = Store(tmp_path / "w.sqlite")
+    run_id = run(RunSpec("lora-hpo/llama-3.2-3b-alpaca", "random", 0, 30, "table", workers=3), store, Registry())
+    trials = store.trials(run_id)
+    assert {t.worker for t in trials} == {0, 1, 2}
+    for t in trials:
+        assert t.end - t.start == pytest.approx(t.result.cost)
+    for t in trials:  # never more than three trials running at once
+        assert sum(o.start <= t.start < o.end for o in trials) <= 3
+    by_worker = {}
+    for t in sorted(trials, key=lambda t: t.start):
+        assert t.start >= by_worker.get(t.worker, 0.0) - 1e-9
+        by_worker[t.worker] = t.end
+    serial = max(t.end for t in trials)
+    assert serial < sum(t.result.cost for t in trials) / 2.5  # three workers: close to a third of the serial time
+
+
+def test_noise_model_and_determinism_follow_the_replicates():
+    registry = Registry()
+    one = registry.problem("lora-hpo/llama-3.2-1b-alpaca").create()
+    three = registry.problem("lora-hpo/llama-3.2-3b-alpaca").create()
+    assert one.mode == "table" and not one.deterministic and three.deterministic
+    noise = one.table.manifest["noise"]
+    assert noise["repeated_configurations"] == 35
+    assert noise["hellaswag_acc"]["pairs_within_0.002"] == 33
+
+
+@pytest.mark.slow
+def test_an_installed_non_editable_bench_finds_its_tables(tmp_path):
+    site = tmp_path / "site"
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                          "--target", str(site), str(REPO)], capture_output=True, text=True)
+    assert pip.returncode == 0, pip.stderr
+    code = ("import bench, bench.tables as t; print(bench.__file__); print(t.tables_dir());"
+            " print(t.table_names()); [t.verify(n) for n in t.table_names()]")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith(str(site)) and lines[1].startswith(str(site))
+    assert ONE_B in lines[2] and THREE_B in lines[2]
