@@ -1,0 +1,111 @@
+"""One conformance suite for every registered optimizer, outside plugins included.
+
+Each optimizer runs through the real runner on a mixed space (log float, ints, a
+categorical, a conditional float, a fidelity) whose evaluation fails on one region and
+diverges on another, with the objective count it supports.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float, Integer
+
+from bench.problem import Objective, Problem
+from bench.registry import Registry
+from bench.runner import RunSpec, run
+from bench.space import Fidelity, validate
+from bench.store import Store
+from bench.trial import Result, Status
+
+REGISTRY = Registry()
+OPTIMIZERS = sorted(REGISTRY.optimizers)
+BUDGET = 12
+
+
+class Mixed(Problem):
+    """Smooth in every hyperparameter; raises for tanh with many layers, NaN at high learning rates."""
+
+    objectives = (Objective("loss", "min"), Objective("size", "min"))
+    fidelity = Fidelity("epochs", 1, 27)
+
+    def __init__(self, mode: str = "live") -> None:
+        super().__init__(mode)
+        space = ConfigurationSpace({
+            "learning_rate": Float("learning_rate", (1e-5, 1e-1), log=True),
+            "rank": Integer("rank", (2, 64)),
+            "layers": Integer("layers", (1, 16), log=True),
+            "activation": Categorical("activation", ["relu", "gelu", "tanh"]),
+            "slope": Float("slope", (0.0, 0.5)),
+        })
+        space.add(EqualsCondition(space["slope"], space["activation"], "relu"))
+        self.space = space
+
+    def evaluate(self, config, fidelity, seed):
+        if config["activation"] == "tanh" and config["layers"] > 8:
+            raise RuntimeError("exploded on purpose")
+        loss = ((math.log10(config["learning_rate"]) + 3) ** 2 + (config["rank"] - 20) ** 2 / 400
+                + {"relu": config.get("slope", 0.0), "gelu": 0.1, "tanh": 0.3}[config["activation"]]
+                + 0.5 * (1 - fidelity / 27))
+        if config["learning_rate"] > 0.03:
+            loss = math.nan
+        return Result({"loss": loss, "size": float(config["rank"] * config["layers"])}, cost=fidelity / 27)
+
+
+def objectives_for(capabilities) -> tuple[str, ...]:
+    return ("loss",) if capabilities.single_objective else ("loss", "size")
+
+
+def run_mixed(name: str, store_path, seed: int = 0, budget: float = BUDGET):
+    spec = REGISTRY.optimizer(name)
+    store = Store(store_path)
+    run_spec = RunSpec("test/mixed", name, seed, budget, "live", objectives=objectives_for(spec.capabilities))
+    run_id = run(run_spec, store, REGISTRY, problem=Mixed())
+    return store.trials(run_id)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_proposals_are_valid_budget_is_kept_and_failures_are_survived(name, tmp_path):
+    trials = run_mixed(name, tmp_path / "r.sqlite")
+    problem = Mixed()
+    for st in trials:
+        assert validate(problem.space, st.trial.config) == st.trial.config
+        if st.trial.fidelity is not None:
+            problem.fidelity.check(st.trial.fidelity)
+    used = [problem.fidelity.fraction(st.result.fidelity) for st in trials]
+    assert sum(used) - used[-1] < BUDGET <= sum(used) + 1e-9  # stops at the first trial that reaches the budget
+    statuses = {st.result.status for st in trials}
+    assert statuses <= {Status.OK, Status.FAILED, Status.DIVERGED}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_same_seed_gives_the_same_trials(name, tmp_path):
+    first = run_mixed(name, tmp_path / "a.sqlite", seed=7)
+    second = run_mixed(name, tmp_path / "b.sqlite", seed=7)
+    assert [(t.trial.config, t.trial.fidelity) for t in first] == [(t.trial.config, t.trial.fidelity) for t in second]
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_failures_are_told_to_the_optimizer(name):
+    spec = REGISTRY.optimizer(name)
+    problem = Mixed()
+    optimizer = spec.create(problem, problem.select_objectives(objectives_for(spec.capabilities)), seed=0,
+                            budget=BUDGET)
+    [trial] = optimizer.ask(1)
+    optimizer.tell([trial], [Result.failure("RuntimeError: on purpose", 0.1)])
+    [trial] = optimizer.ask(1) or [None]
+    if trial is not None:
+        optimizer.tell([trial], [Result.failure("non-finite objective", 0.1, status=Status.DIVERGED)])
+    assert optimizer.incumbent() == []
+
+
+@pytest.mark.parametrize("name", [n for n in OPTIMIZERS if REGISTRY.optimizer(n).capabilities.batch])
+def test_batch_ask_returns_distinct_trials(name):
+    spec = REGISTRY.optimizer(name)
+    problem = Mixed()
+    optimizer = spec.create(problem, problem.select_objectives(objectives_for(spec.capabilities)), seed=0,
+                            budget=BUDGET)
+    trials = optimizer.ask(4)
+    assert len(trials) == 4
+    assert len({repr(sorted(t.config.items())) + repr(t.fidelity) for t in trials}) == 4
