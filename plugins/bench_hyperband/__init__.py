@@ -1,8 +1,13 @@
-"""Multi-fidelity bandits on the problem's fidelity: hyperband and asha."""
+"""Multi-fidelity bandits on the problem's fidelity: Hyperband and asynchronous successive halving."""
 
-from bench.hookspecs import hookimpl
+from bench.hookspecs import Capabilities, OptimizerSpec, hookimpl
 
 
 @hookimpl
 def bench_optimizers():
-    return []
+    return [
+        OptimizerSpec("hyperband", "Hyperband (eta=3): successive-halving brackets of random configurations",
+                      "bench_hyperband.bandits:Hyperband", Capabilities(multi_fidelity=True, asynchronous=False)),
+        OptimizerSpec("asha", "Asynchronous successive halving (eta=3): promote the top third of each rung at once",
+                      "bench_hyperband.bandits:ASHA", Capabilities(multi_fidelity=True)),
+    ]
