@@ -14,7 +14,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from bench import __version__
 from bench.clock import SimulatedClock
@@ -70,6 +70,8 @@ def evaluate(problem: Problem, trial: Trial, seed: int) -> Result:
     except Exception as exc:  # noqa: BLE001 - failures are data
         status = Status.TIMEOUT if isinstance(exc, TimeoutError) else Status.FAILED
         return Result.failure(f"{type(exc).__name__}: {exc}", time.perf_counter() - started, status, fidelity=fidelity)
+    if result.fidelity is None and fidelity is not None:
+        result = replace(result, fidelity=fidelity)
     return result.checked([o.name for o in problem.objectives])
 
 
@@ -158,7 +160,7 @@ def _loop(spec, store, run_id, problem, optimizer, stored, progress) -> None:
                 if time.perf_counter() - flushed > FLUSH_SECONDS:
                     store.flush()
                     flushed = time.perf_counter()
-            used += fraction(result.fidelity if result.fidelity is not None else trial.fidelity)
+            used += fraction(result.fidelity)
             cost += result.cost
             number += 1
         if not clock.pending:

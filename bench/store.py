@@ -37,13 +37,14 @@ CREATE TABLE IF NOT EXISTS trials (
     run_id INTEGER NOT NULL REFERENCES runs (id),
     number INTEGER NOT NULL,      -- order in which the optimizer proposed it
     config TEXT NOT NULL,
-    fidelity REAL,
+    fidelity REAL,                -- as proposed (NULL: the problem's full fidelity)
     info TEXT NOT NULL,
     status TEXT NOT NULL,
     objectives TEXT NOT NULL,
     cost REAL NOT NULL,
     error TEXT,
     source TEXT NOT NULL,
+    result_fidelity REAL,         -- as evaluated
     table_sha256 TEXT,
     worker INTEGER NOT NULL,
     start REAL NOT NULL,          -- simulated (or real) seconds since the run started
@@ -128,29 +129,30 @@ class Store:
         t, r = stored.trial, stored.result
         self._pending.append((
             run_id, stored.number, json.dumps(t.config), t.fidelity, json.dumps(t.info),
-            r.status.value, json.dumps(r.objectives), r.cost, r.error, r.source, r.table_sha256,
+            r.status.value, json.dumps(r.objectives), r.cost, r.error, r.source, r.fidelity, r.table_sha256,
             stored.worker, stored.start, stored.end, json.dumps(r.extra), now_utc(),
         ))
 
     def flush(self) -> None:
         if self._pending:
             with self.db:
-                self.db.executemany("INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self.db.executemany("INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                     self._pending)
             self._pending.clear()
 
     def trials(self, run_id: int) -> list[StoredTrial]:
         self.flush()
         rows = self.db.execute(
-            "SELECT number, config, fidelity, info, status, objectives, cost, error, source, table_sha256,"
+            "SELECT number, config, fidelity, info, status, objectives, cost, error, source, result_fidelity, table_sha256,"
             " worker, start, end, extra FROM trials WHERE run_id=? ORDER BY number",
             (run_id,),
         )
         out = []
-        for number, config, fidelity, info, status, objectives, cost, error, source, sha, worker, start, end, extra in rows:
+        for number, config, fidelity, info, status, objectives, cost, error, source, evaluated, sha, worker, start, end, \
+                extra in rows:
             result = Result(
                 objectives=json.loads(objectives), cost=cost, status=Status(status), error=error,
-                source=source, fidelity=fidelity, table_sha256=sha, extra=json.loads(extra),
+                source=source, fidelity=evaluated, table_sha256=sha, extra=json.loads(extra),
             )
             trial = Trial(json.loads(config), fidelity, json.loads(info))
             out.append(StoredTrial(number, trial, result, worker, start, end))
@@ -177,7 +179,7 @@ class Store:
             for st in self.trials(run["id"]):
                 row = {k: run[k] for k in ("problem", "optimizer", "seed", "mode")}
                 row.update(run_id=run["id"], number=st.number, status=st.result.status.value,
-                           error=st.result.error, source=st.result.source, fidelity=st.trial.fidelity,
+                           error=st.result.error, source=st.result.source, fidelity=st.result.fidelity,
                            cost=st.result.cost, worker=st.worker, start=st.start, end=st.end,
                            table_sha256=st.result.table_sha256)
                 row.update({f"config.{k}": v for k, v in st.trial.config.items()})

@@ -1,20 +1,34 @@
 """LoRA fine-tuning HPO (METHODS.md section 1): a configuration fine-tunes a causal LM with
-LoRA and lm-eval scores it. Table mode answers from real GPU measurements."""
+LoRA and lm-eval scores it. Table mode answers from real GPU measurements; live mode trains."""
 
 from bench.hookspecs import ProblemSpec, hookimpl
 
-_OBJECTIVES = ("hellaswag_acc", "hellaswag_acc_norm", "mmlu_acc")
+_LLAMA_OBJECTIVES = {
+    "hellaswag_acc": {"task": "hellaswag", "metric": "acc"},
+    "hellaswag_acc_norm": {"task": "hellaswag", "metric": "acc_norm"},
+    "mmlu_acc": {"task": "mmlu", "metric": "acc"},
+}
+
+
+def _llama(size: str, max_rank: int, rows: int) -> ProblemSpec:
+    """The tables' procedure: 1 epoch of Alpaca (49,760 items at global batch 16 = 3,110 steps),
+    LoRA on q, k, v and the head, AdamW, 100 warm-up steps, cosine, bf16; zero-shot lm-eval."""
+    return ProblemSpec(
+        f"lora-hpo/llama-3.2-{size}-alpaca",
+        f"LoRA HPO of Llama-3.2-{size.upper()} on Alpaca (rank 2-{max_rank}), hellaswag/mmlu zero-shot; "
+        f"table of {rows} real A100 measurements, or live on GPUs",
+        "bench_lora.problem:LoraHPO", tuple(_LLAMA_OBJECTIVES), modes=("table", "live"),
+        kwargs={
+            "objectives": _LLAMA_OBJECTIVES, "default_objective": "hellaswag_acc", "max_rank": max_rank,
+            "table": f"lora-hpo-llama-3.2-{size}-alpaca",
+            "live": {"model": f"meta-llama/Llama-3.2-{size.upper()}", "data": "yahma/alpaca-cleaned",
+                     "target_modules": ("q_proj", "k_proj", "v_proj", "lm_head"), "steps": 3110,
+                     "curve": (389, 778, 1555), "batch_size": 1, "gradient_accumulation": 16,
+                     "warmup_steps": 100, "max_length": 512},
+        },
+    )
 
 
 @hookimpl
 def bench_problems():
-    return [
-        ProblemSpec("lora-hpo/llama-3.2-1b-alpaca",
-                    "LoRA HPO of Llama-3.2-1B on Alpaca, hellaswag/mmlu zero-shot; 203 real A100 measurements",
-                    "bench_lora.problem:LoraHPO", _OBJECTIVES, modes=("table",),
-                    kwargs={"table": "lora-hpo-llama-3.2-1b-alpaca", "max_rank": 64}),
-        ProblemSpec("lora-hpo/llama-3.2-3b-alpaca",
-                    "LoRA HPO of Llama-3.2-3B on Alpaca (rank up to 512), hellaswag/mmlu; 150 real A100 measurements",
-                    "bench_lora.problem:LoraHPO", _OBJECTIVES, modes=("table",),
-                    kwargs={"table": "lora-hpo-llama-3.2-3b-alpaca", "max_rank": 512}),
-    ]
+    return [_llama("1b", 64, 203), _llama("3b", 512, 150)]

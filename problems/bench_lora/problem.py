@@ -1,34 +1,55 @@
-"""The LoRA HPO problem; in table mode every answer comes from (or is predicted from) a table."""
+"""The LoRA HPO problem: one id, answered from its table or by real fine-tuning (live)."""
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from bench.problem import Objective, Problem
+from bench.space import Fidelity
 from bench.tables import Table, TableError
 from bench.trial import Result
 from bench_lora.spaces import lora_space
 
-OBJECTIVES = (
-    Objective("hellaswag_acc", "max", bounds=(0.0, 1.0)),
-    Objective("hellaswag_acc_norm", "max", bounds=(0.0, 1.0)),
-    Objective("mmlu_acc", "max", bounds=(0.0, 1.0)),
-)
+MODEL_ENV, DATA_ENV = "BENCH_LORA_MODEL", "BENCH_LORA_DATA"
 
 
 class LoraHPO(Problem):
-    objectives = OBJECTIVES
-    default_objectives = ("hellaswag_acc",)
+    """``table``: a table of real measurements. ``live``: a dict of LiveSetup fields; the model and
+    training data can be replaced by $BENCH_LORA_MODEL and $BENCH_LORA_DATA (a path or hub id)."""
 
-    def __init__(self, mode: str, table: str, max_rank: int, lookup: str = "surrogate") -> None:
+    def __init__(self, mode: str, objectives: dict[str, dict[str, Any]], default_objective: str,
+                 max_rank: int = 64, table: str | None = None, live: dict[str, Any] | None = None,
+                 lookup: str = "surrogate") -> None:
         super().__init__(mode)
         self.space = lora_space(max_rank)
-        self.lookup = lookup
-        self.table = Table(table)
-        if self.table.space != self.space:
-            raise TableError(f"table {table} was measured in another search space than this problem's; rebuild it")
-        self.deterministic = self.table.manifest["noise"]["deterministic"]
+        self.objectives = tuple(Objective(name, "max", bounds=(0.0, 1.0)) for name in objectives)
+        self.default_objectives = (default_objective,)
+        if mode == "table":
+            self.lookup = lookup
+            self.table = Table(table)
+            if self.table.space != self.space:
+                raise TableError(f"table {table} was measured in another search space than this problem's; rebuild it")
+            self.deterministic = self.table.manifest["noise"]["deterministic"]
+        else:
+            from bench_lora.live import LiveLoRA, LiveSetup
+
+            live = dict(live or {})
+            live["model"] = os.environ.get(MODEL_ENV) or live["model"]
+            live["data"] = os.environ.get(DATA_ENV) or live["data"]
+            steps = live.pop("steps")
+            live["curve"] = tuple(live.get("curve", ()))
+            self.fidelity = Fidelity("steps", 1, steps)
+            live["objectives"] = {name: (o["task"], o["metric"]) for name, o in objectives.items()}
+            self.live = LiveLoRA(LiveSetup(**live))
+            self.deterministic = False  # GPU kernels and thread scheduling are not bit-reproducible
 
     def evaluate(self, config, fidelity, seed) -> Result:
-        return self.table.lookup(config, seed, self.lookup)
+        if self.mode == "table":
+            return self.table.lookup(config, seed, self.lookup)
+        return self.live.evaluate(config, int(fidelity), seed)
 
     def provenance(self):
-        return {"table": self.table.name, "table_sha256": self.table.sha256, "lookup": self.lookup}
+        if self.mode == "table":
+            return {"table": self.table.name, "table_sha256": self.table.sha256, "lookup": self.lookup}
+        return {"live_setup": {k: v for k, v in vars(self.live.setup).items()}}

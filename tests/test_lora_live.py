@@ -1,0 +1,102 @@
+"""The live LoRA path end to end on a tiny random Llama (seconds, CPU, offline)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench.hookspecs import ProblemSpec
+from bench.registry import Registry
+from bench.runner import RunSpec, run
+from bench.store import Store
+from bench.trial import Status
+from tiny_lm import make_tiny_lm
+
+CONFIG = {"lora_rank": 4, "lora_alpha": 8, "lora_dropout": 0.1, "learning_rate": 1e-3, "weight_decay": 0.01}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))
+
+
+def tiny_spec(tiny, **live) -> ProblemSpec:
+    setup = {"model": tiny["model"], "data": tiny["data"], "task_dir": tiny["task_dir"], "steps": 6, "curve": (2, 4),
+             "batch_size": 4, "max_length": 48, "warmup_steps": 2, "target_modules": ("q_proj", "v_proj"), **live}
+    return ProblemSpec("lora-hpo/tiny", "tiny random Llama", "bench_lora.problem:LoraHPO", ("tiny_acc",),
+                       modes=("live",), kwargs={"objectives": {"tiny_acc": {"task": "tiny_mc", "metric": "acc"}},
+                                                "default_objective": "tiny_acc", "live": setup})
+
+
+@pytest.fixture(scope="module")
+def problem(tiny):
+    return tiny_spec(tiny).create("live")
+
+
+def test_a_live_run_stores_real_results_with_learning_curves_and_costs(tiny, tmp_path):
+    registry = Registry()
+    registry.problems["lora-hpo/tiny"] = tiny_spec(tiny)
+    store = Store(tmp_path / "live.sqlite")
+    trials = store.trials(run(RunSpec("lora-hpo/tiny", "random", 0, 2, "live"), store, registry))
+    assert len(trials) == 2
+    for st in trials:
+        result = st.result
+        assert result.status is Status.OK and result.source == "live" and result.fidelity == 6
+        assert [point["steps"] for point in result.extra["curve"]] == [2, 4, 6]
+        assert 0.0 <= result.objectives["tiny_acc"] <= 1.0
+        assert result.objectives["tiny_acc"] == result.extra["curve"][-1]["tiny_acc"]
+        assert result.cost == pytest.approx(result.extra["train_seconds"] + result.extra["eval_seconds"])
+        assert result.extra["peak_memory_mb"] > 0 and len(result.extra["losses"]) == 6
+        assert result.extra["tiny_acc_stderr"] > 0
+
+
+def test_the_seed_fixes_data_order_lora_init_and_dropout(problem):
+    first = problem.evaluate(CONFIG, 3, seed=5).extra["losses"]
+    assert problem.evaluate(CONFIG, 3, seed=5).extra["losses"] == first
+    assert problem.evaluate(CONFIG, 3, seed=6).extra["losses"] != first
+
+
+def test_a_huge_learning_rate_diverges_and_is_stored_as_such(problem):
+    result = problem.evaluate(dict(CONFIG, learning_rate=1e35), 6, seed=0)
+    assert result.status is Status.DIVERGED and "non-finite" in result.error
+    assert any(not math.isfinite(loss) for loss in result.extra["losses"])
+
+
+def test_out_of_memory_is_a_failed_trial(problem, monkeypatch):
+    import torch
+
+    def no_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(problem.live, "train_steps", no_memory)
+    result = problem.evaluate(CONFIG, 6, seed=0)
+    assert result.status is Status.FAILED and result.error.startswith("OutOfMemoryError: CUDA out of memory")
+
+
+def test_bad_model_path_or_task_fails_before_training_with_one_line(tiny, tmp_path):
+    from bench_lora.live import LiveSetupError
+
+    with pytest.raises(LiveSetupError, match="model path /nowhere/model does not exist"):
+        tiny_spec(tiny, model="/nowhere/model").create("live")
+    bad = tiny_spec(tiny)
+    bad.kwargs["objectives"] = {"tiny_acc": {"task": "no_such_task", "metric": "acc"}}
+    with pytest.raises(LiveSetupError, match="unknown lm-eval task 'no_such_task'") as error:
+        bad.create("live")
+    assert "\n" not in str(error.value)
+
+
+def test_the_llama_instances_reproduce_the_tables_procedure_with_local_stand_ins(tiny, monkeypatch):
+    monkeypatch.setenv("BENCH_LORA_MODEL", tiny["model"])
+    monkeypatch.setenv("BENCH_LORA_DATA", tiny["data"])
+    problem = Registry().problem("lora-hpo/llama-3.2-1b-alpaca").create("live")
+    setup = problem.live.setup
+    assert setup.model == tiny["model"] and setup.data == tiny["data"]
+    assert set(setup.target_modules) == {"q_proj", "k_proj", "v_proj", "lm_head"}
+    assert setup.batch_size * setup.gradient_accumulation == 16 and setup.warmup_steps == 100
+    assert problem.fidelity.max == 3110  # one epoch of the 49,760 training items at global batch 16
+    assert setup.objectives == {"hellaswag_acc": ("hellaswag", "acc"), "hellaswag_acc_norm": ("hellaswag", "acc_norm"),
+                                "mmlu_acc": ("mmlu", "acc")}
+    assert problem.select_objectives()[0].name == "hellaswag_acc"
+    model = problem.live.adapted(CONFIG, seed=0)
+    assert any("lm_head" in name for name, p in model.named_parameters() if p.requires_grad)
