@@ -1,8 +1,18 @@
 """Adapters to SMAC3: bo-gp (GP + EI, the reference BO), smac-rf, smac-hyperband."""
 
-from bench.hookspecs import hookimpl
+from bench.hookspecs import Capabilities, OptimizerSpec, hookimpl
+
+_FACTORY = "bench_smac.adapter:SMACOptimizer"
 
 
 @hookimpl
 def bench_optimizers():
-    return []
+    return [
+        OptimizerSpec("bo-gp", "BO with a Gaussian process and expected improvement after 10 Latin hypercube "
+                      "points (SMAC BlackBoxFacade; the LoRA HPO seed's reference BO)", _FACTORY,
+                      Capabilities(batch=False), {"facade": "bo-gp"}),
+        OptimizerSpec("smac-rf", "SMAC with a random forest (HyperparameterOptimizationFacade)", _FACTORY,
+                      Capabilities(batch=False), {"facade": "smac-rf"}),
+        OptimizerSpec("smac-hyperband", "SMAC multi-fidelity: random forest + Hyperband (eta=3) on the fidelity",
+                      _FACTORY, Capabilities(multi_fidelity=True, batch=False), {"facade": "smac-hyperband"}),
+    ]

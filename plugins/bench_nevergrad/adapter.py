@@ -1,0 +1,97 @@
+"""nevergrad behind the ask/tell contract, on a native nevergrad parametrization of the space.
+
+Log floats become ``ng.p.Log``, floats ``ng.p.Scalar``, integers integer-cast scalars (on a
+log scale where the space says so), categoricals ``ng.p.Choice``, ordinals
+``ng.p.TransitionChoice``, constants stay fixed. Conditions: nevergrad searches every
+hyperparameter and the inactive ones are dropped from the configuration. Failed trials are
+told the worst loss seen so far.
+"""
+
+from __future__ import annotations
+
+import math
+
+import nevergrad as ng
+import numpy as np
+from ConfigSpace import ConfigurationSpace
+from ConfigSpace.hyperparameters import (
+    CategoricalHyperparameter,
+    Constant,
+    FloatHyperparameter,
+    IntegerHyperparameter,
+    OrdinalHyperparameter,
+)
+from ConfigSpace.util import deactivate_inactive_hyperparameters
+
+from bench.optimizer import Optimizer
+from bench.space import native
+from bench.trial import Trial
+
+FAILED_WITHOUT_HISTORY = 1e10
+
+
+def to_nevergrad(space: ConfigurationSpace) -> ng.p.Dict:
+    params = {}
+    for hp in space.values():
+        if isinstance(hp, Constant):
+            params[hp.name] = hp.value
+        elif isinstance(hp, CategoricalHyperparameter):
+            params[hp.name] = ng.p.Choice([native(c) for c in hp.choices])
+        elif isinstance(hp, OrdinalHyperparameter):
+            params[hp.name] = ng.p.TransitionChoice([native(c) for c in hp.sequence])
+        elif isinstance(hp, IntegerHyperparameter):
+            scalar = ng.p.Log(lower=hp.lower, upper=hp.upper) if hp.log else ng.p.Scalar(lower=hp.lower, upper=hp.upper)
+            params[hp.name] = scalar.set_integer_casting()
+        elif isinstance(hp, FloatHyperparameter):
+            params[hp.name] = (ng.p.Log if hp.log else ng.p.Scalar)(lower=hp.lower, upper=hp.upper)
+        else:
+            raise TypeError(f"nevergrad adapter: unsupported hyperparameter type {type(hp).__name__}")
+    return ng.p.Dict(**params)
+
+
+def from_nevergrad(space: ConfigurationSpace, value: dict) -> dict:
+    """A nevergrad value as a valid configuration: clipped to the bounds (a log/exp round trip
+    can step one ulp outside), typed, inactive hyperparameters dropped."""
+    config = {}
+    for hp in space.values():
+        v = native(value[hp.name])
+        if isinstance(hp, IntegerHyperparameter):
+            v = int(min(max(int(v), hp.lower), hp.upper))
+        elif isinstance(hp, FloatHyperparameter):
+            v = float(min(max(float(v), hp.lower), hp.upper))
+        config[hp.name] = v
+    if space.conditions:
+        config = {k: native(v) for k, v in deactivate_inactive_hyperparameters(config, space).items()}
+    return config
+
+
+class NevergradOptimizer(Optimizer):
+    def __init__(self, *args, method: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.parametrization = to_nevergrad(self.space)
+        self.parametrization.random_state = np.random.RandomState(self.seed)
+        self._ng = ng.optimizers.registry[method](parametrization=self.parametrization,
+                                                  budget=max(int(math.ceil(self.budget or 100)), 1))
+        self._candidates: dict[Trial, object] = {}
+        self._objective = self.objectives[0]
+        self._worst = -math.inf
+
+    def ask(self, n: int = 1) -> list[Trial]:
+        trials = []
+        for _ in range(n):
+            candidate = self._ng.ask()
+            trial = Trial(from_nevergrad(self.space, candidate.value))
+            self._candidates[trial] = candidate
+            trials.append(trial)
+        return trials
+
+    def tell(self, trials, results) -> None:
+        super().tell(trials, results)
+        for trial, result in zip(trials, results):
+            candidate = self._candidates.pop(trial)
+            if result.ok:
+                loss = self._objective.sign * result.objectives[self._objective.name]
+                self._worst = max(self._worst, loss)
+            else:
+                loss = self._worst if self._worst > -math.inf else FAILED_WITHOUT_HISTORY
+            self._ng.tell(candidate, loss)
