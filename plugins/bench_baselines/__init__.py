@@ -1,4 +1,4 @@
-"""Baseline optimizers: random search, grid search, Latin hypercube sampling."""
+"""Baseline optimizers: random search, grid search, Latin hypercube sampling, simulated annealing."""
 
 from bench.hookspecs import Capabilities, OptimizerSpec, hookimpl
 
@@ -15,4 +15,6 @@ def bench_optimizers():
                       "bench_baselines.samplers:GridSearch", _SAMPLER),
         OptimizerSpec("lhs", "Latin hypercube sample of the whole budget (the LoRA HPO seed's baseline)",
                       "bench_baselines.samplers:LatinHypercube", _SAMPLER),
+        OptimizerSpec("sa", "Simulated annealing: Gaussian steps in the unit cube, geometric cooling over the budget",
+                      "bench_baselines.annealing:SimulatedAnnealing", Capabilities()),
     ]
