@@ -20,6 +20,9 @@ from bench.space import Fidelity
 from bench.trial import Result, Trial
 
 
+FAILED_WITHOUT_HISTORY = 1e10  # the loss of a failure before any success: large, but finite for models
+
+
 class Unsupported(ValueError):
     """The optimizer cannot handle this problem (objective count, fidelity, space)."""
 
@@ -67,6 +70,14 @@ class Optimizer(ABC):
 
     def tell(self, trials: Sequence[Trial], results: Sequence[Result]) -> None:
         self.history.extend(zip(trials, results, strict=True))
+
+    def losses(self, result: Result) -> np.ndarray:
+        """The objectives as values to minimise. A failed or diverged trial gets the worst loss of
+        each objective seen so far, so it ranks last and keeps a model's data finite."""
+        if result.ok:
+            return np.array([o.sign * result.objectives[o.name] for o in self.objectives], dtype=float)
+        seen = [self.losses(r) for _, r in self.history if r.ok]
+        return np.max(seen, axis=0) if seen else np.full(len(self.objectives), FAILED_WITHOUT_HISTORY)
 
     def incumbent(self) -> list[tuple[Trial, Result]]:
         """The best trial (one objective) or the non-dominated trials (several), among ok results."""

@@ -4,7 +4,7 @@ Log floats become ``ng.p.Log``, floats ``ng.p.Scalar``, integers integer-cast sc
 log scale where the space says so), categoricals ``ng.p.Choice``, ordinals
 ``ng.p.TransitionChoice``, constants stay fixed. Conditions: nevergrad searches every
 hyperparameter and the inactive ones are dropped from the configuration. Failed trials are
-told the worst loss seen so far.
+told the worst loss seen so far (``Optimizer.losses``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from ConfigSpace.util import deactivate_inactive_hyperparameters
 from bench.optimizer import Optimizer
 from bench.space import native
 from bench.trial import Trial
-
-FAILED_WITHOUT_HISTORY = 1e10
 
 
 def to_nevergrad(space: ConfigurationSpace) -> ng.p.Dict:
@@ -73,8 +71,6 @@ class NevergradOptimizer(Optimizer):
         self._ng = ng.optimizers.registry[method](parametrization=self.parametrization,
                                                   budget=max(int(math.ceil(self.budget or 100)), 1))
         self._candidates: dict[Trial, object] = {}
-        self._objective = self.objectives[0]
-        self._worst = -math.inf
 
     def ask(self, n: int = 1) -> list[Trial]:
         trials = []
@@ -88,10 +84,4 @@ class NevergradOptimizer(Optimizer):
     def tell(self, trials, results) -> None:
         super().tell(trials, results)
         for trial, result in zip(trials, results):
-            candidate = self._candidates.pop(trial)
-            if result.ok:
-                loss = self._objective.sign * result.objectives[self._objective.name]
-                self._worst = max(self._worst, loss)
-            else:
-                loss = self._worst if self._worst > -math.inf else FAILED_WITHOUT_HISTORY
-            self._ng.tell(candidate, loss)
+            self._ng.tell(self._candidates.pop(trial), float(self.losses(result)[0]))

@@ -3,8 +3,8 @@
 Each individual is a point of [0, 1]^d mapped by ``bench.space.from_unit`` (log scales,
 integers, categoricals and conditions as every sampler in the suite sees them). A generation
 is handed out as asked and told back to pymoo once every individual has a result; failed
-individuals get the worst value seen per objective (1e10 before any), so they lose every
-comparison without breaking pymoo's arithmetic.
+individuals get the worst value seen per objective (``Optimizer.losses``), so they lose
+every comparison without breaking pymoo's arithmetic.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from pymoo.util.ref_dirs import get_reference_directions
 from bench.optimizer import Optimizer
 from bench.space import from_unit
 from bench.trial import Trial
-
-FAILED_WITHOUT_HISTORY = 1e10
 
 
 def make_algorithm(name: str, pop_size: int, n_obj: int):
@@ -59,7 +57,6 @@ class PymooOptimizer(Optimizer):
         self._next = 0
         self._values: np.ndarray | None = None
         self._rows: dict[Trial, int] = {}
-        self._worst = np.full(len(self.objectives), -math.inf)
 
     def ask(self, n: int = 1) -> list[Trial]:
         if self._generation is None:
@@ -78,15 +75,8 @@ class PymooOptimizer(Optimizer):
 
     def tell(self, trials, results) -> None:
         super().tell(trials, results)
-        signs = np.array([o.sign for o in self.objectives])
         for trial, result in zip(trials, results):
-            row = self._rows.pop(trial)
-            if result.ok:
-                values = signs * np.array([result.objectives[o.name] for o in self.objectives])
-                self._worst = np.maximum(self._worst, values)
-            else:
-                values = np.where(np.isfinite(self._worst), self._worst, FAILED_WITHOUT_HISTORY)
-            self._values[row] = values
+            self._values[self._rows.pop(trial)] = self.losses(result)
         if self._next == len(self._generation) and not np.isnan(self._values).any():
             Evaluator().eval(StaticProblem(self._problem, F=self._values), self._generation)
             self._algorithm.tell(infills=self._infills)

@@ -12,8 +12,6 @@ from bench.optimizer import Optimizer
 from bench.space import native
 from bench.trial import Trial
 
-FAILED_WITHOUT_HISTORY = 1e10
-
 
 def _ignore(config, seed: int = 0, budget: float | None = None) -> float:
     raise RuntimeError("SMAC is driven by ask/tell here; it never calls the target function")
@@ -42,8 +40,6 @@ class SMACOptimizer(Optimizer):
             self._smac = MultiFidelityFacade(scenario, _ignore, intensifier=intensifier, overwrite=True,
                                              logging_level=40)
         self._infos: dict[Trial, object] = {}
-        self._objective = self.objectives[0]
-        self._worst = -math.inf
 
     def ask(self, n: int = 1) -> list[Trial]:
         trials = []
@@ -63,12 +59,6 @@ class SMACOptimizer(Optimizer):
 
         super().tell(trials, results)
         for trial, result in zip(trials, results):
-            info = self._infos.pop(trial)
-            if result.ok:
-                cost = self._objective.sign * result.objectives[self._objective.name]
-                self._worst = max(self._worst, cost)
-                value = TrialValue(cost=cost, time=result.cost, status=StatusType.SUCCESS)
-            else:
-                cost = self._worst if self._worst > -math.inf else FAILED_WITHOUT_HISTORY
-                value = TrialValue(cost=cost, time=result.cost, status=StatusType.CRASHED)
-            self._smac.tell(info, value, save=False)
+            status = StatusType.SUCCESS if result.ok else StatusType.CRASHED
+            value = TrialValue(cost=float(self.losses(result)[0]), time=result.cost, status=status)
+            self._smac.tell(self._infos.pop(trial), value, save=False)
