@@ -100,3 +100,18 @@ def test_the_llama_instances_reproduce_the_tables_procedure_with_local_stand_ins
     assert problem.select_objectives()[0].name == "hellaswag_acc"
     model = problem.live.adapted(CONFIG, seed=0)
     assert any("lm_head" in name for name, p in model.named_parameters() if p.requires_grad)
+
+
+@pytest.mark.slow
+def test_smollm2_on_wordnet_trains_and_scores_for_real():
+    """The CPU instance's real model and data: a few steps, a few items."""
+    from dataclasses import replace
+
+    spec = Registry().problem("lora-hpo/smollm2-135m-wordnet")
+    live = {**spec.kwargs["live"], "steps": 2, "curve": (1,), "batch_size": 2, "eval_limit": 12}
+    problem = replace(spec, kwargs={**spec.kwargs, "live": live}).create("live")
+    result = problem.evaluate(dict(CONFIG, learning_rate=2e-4), 2, seed=0)
+    assert result.status is Status.OK, result.error
+    assert [point["steps"] for point in result.extra["curve"]] == [1, 2]
+    assert 0.0 <= result.objectives["wordnet_acc"] <= 1.0 and 0.0 <= result.objectives["wordnet_acc_norm"] <= 1.0
+    assert all(math.isfinite(loss) for loss in result.extra["losses"])

@@ -7,22 +7,9 @@ import json
 import random
 from pathlib import Path
 
+from bench_lora.live import multiple_choice_task
+
 WORDS = "cat dog bird fish tree rock river cloud sun moon leaf stone".split()
-TASK_YAML = """task: tiny_mc
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: "{data_dir}/eval.jsonl"
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Definition: {{definition}}\\nWord:"
-doc_to_choice: "{{choices}}"
-doc_to_target: label
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-"""
 
 
 def make_tiny_lm(root: Path) -> dict[str, str]:
@@ -42,7 +29,7 @@ def make_tiny_lm(root: Path) -> dict[str, str]:
         rng.shuffle(choices)
         evaluation.append({"definition": definition, "choices": choices, "label": choices.index(word)})
     (tasks / "eval.jsonl").write_text("\n".join(json.dumps(e) for e in evaluation))
-    (tasks / "tiny_mc.yaml").write_text(TASK_YAML)
+    (tasks / "tiny_mc.yaml").write_text(multiple_choice_task("tiny_mc"))
     tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     corpus = [json.dumps(i) for i in items] + ["### Instruction: Input: Response: Definition: Word:"]

