@@ -1,4 +1,7 @@
-"""Adapters to SMAC3: bo-gp (GP + EI, the reference BO), smac-rf, smac-hyperband."""
+"""Adapters to SMAC3: bo-gp (GP + EI, the reference BO), smac-rf, smac-hyperband.
+
+Several asks before a tell give distinct configurations (SMAC tracks pending trials), so all
+three take batches and asynchronous results."""
 
 from bench.hookspecs import Capabilities, OptimizerSpec, hookimpl
 
@@ -10,9 +13,9 @@ def bench_optimizers():
     return [
         OptimizerSpec("bo-gp", "BO with a Gaussian process and expected improvement after 10 Latin hypercube "
                       "points (SMAC BlackBoxFacade; the LoRA HPO seed's reference BO)", _FACTORY,
-                      Capabilities(batch=False), {"facade": "bo-gp"}),
+                      Capabilities(), {"facade": "bo-gp"}),
         OptimizerSpec("smac-rf", "SMAC with a random forest (HyperparameterOptimizationFacade)", _FACTORY,
-                      Capabilities(batch=False), {"facade": "smac-rf"}),
+                      Capabilities(), {"facade": "smac-rf"}),
         OptimizerSpec("smac-hyperband", "SMAC multi-fidelity: random forest + Hyperband (eta=3) on the fidelity",
-                      _FACTORY, Capabilities(multi_fidelity=True, batch=False), {"facade": "smac-hyperband"}),
+                      _FACTORY, Capabilities(multi_fidelity=True), {"facade": "smac-hyperband"}),
     ]
