@@ -7,6 +7,7 @@ that crashes or diverges.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar
@@ -80,10 +81,13 @@ class Optimizer(ABC):
         return np.max(seen, axis=0) if seen else np.full(len(self.objectives), FAILED_WITHOUT_HISTORY)
 
     def incumbent(self) -> list[tuple[Trial, Result]]:
-        """The best trial (one objective) or the non-dominated trials (several), among ok results."""
+        """The best trial (one objective) or the non-dominated trials (several), among ok results
+        at the highest fidelity evaluated so far (lower fidelities are only estimates)."""
         done = [(t, r) for t, r in self.history if r.ok]
         if not done:
             return []
+        levels = [math.inf if t.fidelity is None else t.fidelity for t, _ in done]  # None: full fidelity
+        done = [tr for tr, level in zip(done, levels) if level == max(levels)]
         signs = np.array([o.sign for o in self.objectives])
         values = np.array([[r.objectives[o.name] for o in self.objectives] for _, r in done]) * signs
         if len(self.objectives) == 1:

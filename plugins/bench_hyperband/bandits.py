@@ -34,14 +34,6 @@ class _Rungs(Optimizer):
     def _sample(self) -> dict:
         return from_unit(self.space, self.rng.random(len(self.space)))
 
-    def incumbent(self):
-        """The best result at the highest fidelity evaluated so far: lower rungs are only estimates."""
-        done = [(t, r) for t, r in self.history if r.ok]
-        if not done:
-            return []
-        top = max(t.fidelity for t, _ in done)
-        return [min(((t, r) for t, r in done if t.fidelity == top), key=lambda tr: self._loss(tr[1]))]
-
 
 class Hyperband(_Rungs):
     """Brackets s = s_max .. 0; each runs synchronous successive halving and waits at every rung."""

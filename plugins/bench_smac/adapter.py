@@ -120,15 +120,3 @@ class SMACOptimizer(Optimizer):
         status = StatusType.SUCCESS if result.ok else StatusType.CRASHED
         value = TrialValue(cost=float(self.losses(result)[0]), time=result.cost, status=status)
         self._smac.tell(self._infos.pop(trial), value, save=False)
-
-    def incumbent(self):
-        """Multi-fidelity: the best result at the highest fidelity evaluated so far (lower ones are estimates)."""
-        if not self._multi_fidelity:
-            return super().incumbent()
-        done = [(t, r) for t, r in self.history if r.ok]
-        if not done:
-            return []
-        top = max(t.fidelity for t, _ in done)
-        sign = self.objectives[0].sign
-        name = self.objectives[0].name
-        return [min(((t, r) for t, r in done if t.fidelity == top), key=lambda tr: sign * tr[1].objectives[name])]
