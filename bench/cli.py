@@ -82,15 +82,26 @@ def list_command(what: str | None, as_json: bool) -> None:
               help="Evaluations per run (full-fidelity equivalents).")
 @click.option("--seeds", default="0", show_default=True, help="Seeds, e.g. 0-9 or 0,3,5.")
 @click.option("--mode", type=click.Choice(MODES), default=None, help="Default: the problem's first mode.")
-@click.option("--workers", default=1, show_default=True, help="Parallel workers (simulated clock).")
+@click.option("--workers", default=1, show_default=True,
+              help="Parallel workers: simulated with --executor local, real processes otherwise.")
+@click.option("--executor", type=click.Choice(["local", "process", "dask"]), default="local", show_default=True,
+              help="local: in-process on a simulated clock; process: a local process pool; dask: a Dask cluster.")
+@click.option("--scheduler", default=None, help="Dask: address of a running scheduler, e.g. tcp://host:8786.")
+@click.option("--cluster", "cluster_file", type=click.Path(dir_okay=False), default=None,
+              help="Dask: a dask-jobqueue cluster (Slurm, PBS, ...) from this YAML file.")
+@click.option("--gpus", default=None, help="process/dask: pin one worker per listed GPU, e.g. 0,1,2,3.")
+@click.option("--retries", default=1, show_default=True,
+              help="process/dask: run a trial again this often when its worker dies.")
 @click.option("--max-cost", type=float, default=None, help="Also stop once trials' summed cost reaches this (s).")
 @click.option("--objective", "objectives", multiple=True,
               help="Objective to optimize; repeat for several. Default: the problem's default objectives.")
 @_store_option
 @click.option("--resume", is_flag=True, help="Continue unfinished runs with the same inputs.")
-def run(problems, optimizers, budget, seeds, mode, workers, max_cost, objectives, store, resume) -> None:
+def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler, cluster_file, gpus, retries,
+        max_cost, objectives, store, resume) -> None:
     """Run every PROBLEM x --optimizer x seed and store the trials."""
     from bench import runner
+    from bench.executors import make_executor
     from bench.optimizer import check_supported
     from bench.registry import Registry
     from bench.store import Store
@@ -105,16 +116,21 @@ def run(problems, optimizers, budget, seeds, mode, workers, max_cost, objectives
                 check_supported(name, capabilities, problem, problem.select_objectives(objectives or None))
         specs = [runner.RunSpec(p, o, s, budget, instances[p].mode, workers, max_cost, objectives or None)
                  for p in problems for o in optimizers for s in seed_list]
+        gpu_list = tuple(g.strip() for g in gpus.split(",") if g.strip()) if gpus else ()
+        if gpu_list and workers != len(gpu_list):
+            raise ValueError(f"--gpus lists {len(gpu_list)} GPUs; give --workers {len(gpu_list)}, one per GPU")
+        running = make_executor(executor, workers, retries=retries, gpus=gpu_list, scheduler=scheduler,
+                                cluster=cluster_file)
         results = Store(store)
     except Exception as exc:
         raise _fail(exc) from exc
     run_ids = []
-    with _progress() as progress:
+    with _progress() as progress, running:
         for spec in specs:
             task = progress.add_task(f"{spec.problem} {spec.optimizer} seed {spec.seed}", total=spec.budget)
             try:
                 run_ids.append(runner.run(
-                    spec, results, registry, problem=instances[spec.problem], resume=resume,
+                    spec, results, registry, problem=instances[spec.problem], resume=resume, executor=running,
                     progress=lambda told, used, task=task: progress.update(task, completed=used),
                 ))
             except Exception as exc:

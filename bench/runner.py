@@ -15,15 +15,18 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
 
 from bench import __version__
-from bench.clock import SimulatedClock
 from bench.optimizer import check_supported
 from bench.problem import Problem
 from bench.registry import Registry
 from bench.space import InvalidConfiguration
 from bench.store import Store, StoredTrial
 from bench.trial import Result, Status, Trial
+
+if TYPE_CHECKING:
+    from bench.executors import Executor
 
 
 FLUSH_SECONDS = 0.5  # at most this much work (wall time) is ever uncommitted
@@ -93,17 +96,26 @@ def run(
     problem: Problem | None = None,
     resume: bool = False,
     progress: Callable[[int, float], None] | None = None,
+    executor: Executor | None = None,
 ) -> int:
     """Run (or resume) one (problem, optimizer, seed); return the run id in ``store``.
 
     ``problem`` reuses an instance already created for ``spec.mode`` (a loaded table, say);
-    ``progress(trials_done, budget_used)`` is called after each told trial.
+    ``progress(trials_done, budget_used)`` is called after each told trial; ``executor`` runs
+    the trials (default: in-process on ``spec.workers`` simulated workers).
     """
+    from bench.executors import LocalExecutor
+
+    executor = executor or LocalExecutor(spec.workers)
+    if executor.workers != spec.workers:
+        raise ValueError(f"the executor has {executor.workers} workers, the run {spec.workers}")
     optimizer_spec = registry.optimizer(spec.optimizer)
     problem = problem or registry.problem(spec.problem).create(spec.mode)
     objectives = problem.select_objectives(spec.objectives)
-    check_supported(spec.optimizer, optimizer_spec.capabilities, problem, objectives)
+    capabilities = optimizer_spec.capabilities
+    check_supported(spec.optimizer, capabilities, problem, objectives)
     optimizer = optimizer_spec.create(problem, objectives, seed=spec.seed, budget=spec.budget)
+    batch = 0 if capabilities.asynchronous else spec.workers if capabilities.batch else 1
 
     run_id = store.unfinished_run(spec.key) if resume else None
     if resume and run_id is None and (done_id := store.complete_run(spec.key)) is not None:
@@ -116,7 +128,9 @@ def run(
             "plugins": registry.versions(),
             "problem_info": problem.describe(),
             "optimized_objectives": [o.name for o in objectives],
-            "optimizer_capabilities": optimizer_spec.capabilities.to_dict(),
+            "optimizer_capabilities": capabilities.to_dict(),
+            "executor": {**executor.describe(), "mode": f"batch-synchronous ({batch} per batch)" if batch
+                         else "asynchronous"},
             "hardware": hardware(),
             "command": sys.argv,
         }
@@ -124,49 +138,79 @@ def run(
     else:
         stored = {st.number: st for st in store.trials(run_id)}
 
+    executor.open(problem, None if executor.name == "local" else registry.problem(spec.problem), spec.seed,
+                  max((st.end for st in stored.values()), default=0.0))
     try:
-        _loop(spec, store, run_id, problem, optimizer, stored, progress)
+        _loop(spec, store, run_id, problem, optimizer, stored, progress, executor, batch)
     finally:
         store.flush()  # an exception or Ctrl-C keeps every evaluated trial
     store.finish_run(run_id)
     return run_id
 
 
-def _loop(spec, store, run_id, problem, optimizer, stored, progress) -> None:
-    clock = SimulatedClock(spec.workers)
+def _loop(spec, store, run_id, problem, optimizer, stored, progress, executor, batch) -> None:
+    """Asynchronous (``batch`` 0): a free worker asks for one trial at once. Batch-synchronous: ask
+    ``batch`` trials, wait for all, tell them together in proposal order. A result is counted (and
+    stored) as soon as it is known, and told when its worker finishes (simulated or real)."""
     flushed = time.perf_counter()
     fraction = problem.fidelity.fraction if problem.fidelity else (lambda _: 1.0)
     used = cost = 0.0
     number = told = 0
+    counted: set[int] = set()
+    planned: dict[int, float] = {}  # budget share of trials still running remotely, until their result is known
+
+    def count(st: StoredTrial) -> None:
+        nonlocal used, cost, flushed
+        if st.number in counted:
+            return
+        counted.add(st.number)
+        used += fraction(st.result.fidelity) - planned.pop(st.number, 0.0)
+        cost += st.result.cost
+        if st.number not in stored:
+            store.add_trial(run_id, st)
+            if time.perf_counter() - flushed > FLUSH_SECONDS:
+                store.flush()
+                flushed = time.perf_counter()
+
+    def launch(trial: Trial) -> None:
+        nonlocal number, used
+        if number in stored:
+            previous = stored[number]
+            if previous.trial.config != trial.config or previous.trial.fidelity != trial.fidelity:
+                raise ResumeMismatch(
+                    f"cannot resume run {run_id}: trial {number} was {previous.trial.config}, the optimizer now"
+                    f" proposes {trial.config}; it is not deterministic, start a new run without --resume"
+                )
+            executor.replay(previous)
+            count(previous)
+        elif (done := executor.submit(number, trial)) is not None:
+            count(done)
+        else:
+            planned[number] = fraction(trial.fidelity)
+            used += planned[number]
+        number += 1
+
+    def budget_left() -> bool:
+        return used < spec.budget and (spec.max_cost is None or cost < spec.max_cost)
+
     while True:
-        while clock.has_free_worker and used < spec.budget and (spec.max_cost is None or cost < spec.max_cost):
-            proposals = optimizer.ask(1)
-            if not proposals:
-                break
-            trial = proposals[0]
-            if number in stored:
-                previous = stored.pop(number)
-                if previous.trial.config != trial.config or previous.trial.fidelity != trial.fidelity:
-                    raise ResumeMismatch(
-                        f"cannot resume run {run_id}: trial {number} was {previous.trial.config}, the optimizer now"
-                        f" proposes {trial.config}; it is not deterministic, start a new run without --resume"
-                    )
-                result = previous.result
-                event = clock.start(result.cost, (number, trial, result))
-            else:
-                result = evaluate(problem, trial, spec.seed)
-                event = clock.start(result.cost, (number, trial, result))
-                store.add_trial(run_id, StoredTrial(number, trial, result, event.worker, event.start, event.end))
-                if time.perf_counter() - flushed > FLUSH_SECONDS:
-                    store.flush()
-                    flushed = time.perf_counter()
-            used += fraction(result.fidelity)
-            cost += result.cost
-            number += 1
-        if not clock.pending:
+        if not batch:
+            while executor.free and budget_left() and (proposals := optimizer.ask(1)):
+                launch(proposals[0])
+        elif not executor.pending and budget_left():
+            for trial in optimizer.ask(batch):
+                if budget_left():
+                    launch(trial)
+        if not executor.pending:
             break
-        _, trial, result = clock.next().payload
-        optimizer.tell([trial], [result])
-        told += 1
-        if progress:
-            progress(told, min(used, spec.budget))
+        finished = executor.wait()
+        while batch and executor.pending:
+            finished += executor.wait()
+        groups = [sorted(finished, key=lambda st: st.number)] if batch else [[st] for st in finished]
+        for group in groups:
+            for st in group:
+                count(st)
+            optimizer.tell([st.trial for st in group], [st.result for st in group])
+            told += len(group)
+            if progress:
+                progress(told, min(used, spec.budget))

@@ -91,9 +91,11 @@ def test_importing_the_cli_and_listing_loads_no_heavy_library():
     code = (
         "import sys\n"
         "from bench.cli import main\n"
-        "try:\n    main(['list', '--json'])\n"
-        "except SystemExit:\n    pass\n"
-        "heavy = [m for m in ('torch', 'transformers', 'smac', 'nevergrad', 'numpy', 'ConfigSpace') if m in sys.modules]\n"
+        "for args in (['list', '--json'], ['--help'], ['run', '--help']):\n"
+        "    try:\n        main(args)\n"
+        "    except SystemExit:\n        pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'smac', 'nevergrad', 'numpy', 'ConfigSpace', 'dask',"
+        " 'distributed') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

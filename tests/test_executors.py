@@ -1,0 +1,176 @@
+"""Process pool and Dask executors: real worker processes, real times, killed workers, GPU pinning."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from bench.executors import DaskExecutor, ProcessExecutor, jobqueue_cluster
+from bench.registry import Registry
+from bench.runner import RunSpec, run
+from bench.store import Store
+from bench.trial import Status
+from conftest import bench_cli
+from executor_problems import sleepy
+
+pytestmark = pytest.mark.slow  # every test here starts worker processes
+
+
+@pytest.fixture(scope="module")
+def dask2():
+    with DaskExecutor(2) as executor:
+        yield executor
+
+
+def registry_with(spec) -> Registry:
+    registry = Registry()
+    registry.problems[spec.name] = spec
+    return registry
+
+
+def comparable(store: Store, run_id: int) -> list[tuple]:
+    """What a run found, without where and when it ran."""
+    return [(st.number, st.trial.config, st.trial.fidelity, st.result.status, st.result.objectives)
+            for st in store.trials(run_id)]
+
+
+def test_cli_dask_two_workers_runs_a_synthetic_and_a_table_problem_like_the_local_run(tmp_path):
+    args = ["run", "synthetic/hartmann6", "lora-hpo/llama-3.2-1b-alpaca", "--optimizer", "random", "--budget", "12",
+            "--workers", "2"]
+    for executor in ("dask", "local"):
+        out = bench_cli(*args, "--executor", executor, "--store", str(tmp_path / f"{executor}.sqlite"))
+        assert out.returncode == 0, out.stderr
+    dask, local = Store(tmp_path / "dask.sqlite"), Store(tmp_path / "local.sqlite")
+    for run_id in (1, 2):
+        assert comparable(dask, run_id) == comparable(local, run_id)
+        trials = dask.trials(run_id)
+        assert len(trials) == 12 and all(st.result.ok for st in trials)
+        assert all(0 < st.start <= st.end for st in trials)  # real seconds since the run started
+    card = dask.runs()[0]["card"]
+    assert card["executor"] == {"name": "dask", "workers": 2, "retries": 1, "gpus": [], "cluster": "local",
+                                "mode": "asynchronous"}
+    with sqlite3.connect(tmp_path / "dask.sqlite") as db:
+        assert {w for (w,) in db.execute("SELECT DISTINCT worker FROM trials")} <= {0, 1}
+
+
+def test_batch_synchronous_on_dask_stores_the_sequential_runs_trials(tmp_path, dask2):
+    """Hyperband is not asynchronous: it is asked two at a time and told both when both are done."""
+    registry = Registry()
+    spec = RunSpec("synthetic/hartmann6", "hyperband", seed=3, budget=8, mode="live", workers=2)
+    store = Store(tmp_path / "runs.sqlite")
+    sequential = run(spec, store, registry)
+    parallel = run(spec, store, registry, executor=dask2)
+    assert comparable(store, parallel) == comparable(store, sequential)
+    assert len(store.trials(parallel)) > 20
+    assert store.runs()[1]["card"]["executor"]["mode"] == "batch-synchronous (2 per batch)"
+    trials = store.trials(parallel)
+    # Batches are runs of at most two consecutive proposals, so trials two apart are in different batches:
+    # the later one starts only once the earlier one has ended.
+    assert all(later.start >= earlier.end for earlier in trials for later in trials if later.number >= earlier.number + 2)
+
+
+def test_a_killed_worker_process_retries_its_trial_once_and_the_store_holds_every_trial_once(tmp_path, dask2):
+    registry = registry_with(sleepy(0.2, kill_marker=str(tmp_path / "killed")))
+    store = Store(tmp_path / "runs.sqlite")
+    run_id = run(RunSpec("test/sleepy", "random", 0, 8, "live", workers=2), store, registry, executor=dask2)
+    trials = store.trials(run_id)
+    assert [st.number for st in trials] == list(range(8))
+    assert all(st.result.ok for st in trials)
+    retried = [st for st in trials if "lost_attempts" in st.result.extra]
+    assert len(retried) == 1
+    assert retried[0].result.extra["lost_attempts"][0].startswith("worker lost: KilledWorker")
+
+
+def test_with_no_retries_the_killed_trial_is_stored_failed_and_the_run_goes_on(tmp_path):
+    registry = registry_with(sleepy(0.1, kill_marker=str(tmp_path / "killed")))
+    store = Store(tmp_path / "runs.sqlite")
+    with DaskExecutor(2, retries=0) as executor:
+        run_id = run(RunSpec("test/sleepy", "random", 0, 6, "live", workers=2), store, registry, executor=executor)
+    trials = store.trials(run_id)
+    assert [st.number for st in trials] == list(range(6))
+    failed = [st for st in trials if not st.result.ok]
+    assert len(failed) == 1 and failed[0].result.status is Status.FAILED
+    assert failed[0].result.error.startswith("worker lost: KilledWorker") and failed[0].worker == -1
+
+
+def test_gpus_pin_one_worker_process_per_device(tmp_path):
+    registry = registry_with(sleepy(0.2))
+    store = Store(tmp_path / "runs.sqlite")
+    with DaskExecutor(2, gpus=("3", "5")) as executor:
+        assert executor.resources == {"GPU": 1}
+        run_id = run(RunSpec("test/sleepy", "random", 0, 6, "live", workers=2), store, registry, executor=executor)
+    trials = store.trials(run_id)
+    pins = {(st.worker, st.result.extra["pid"], st.result.extra["cuda_visible_devices"]) for st in trials}
+    assert {device for _, _, device in pins} == {"3", "5"}
+    assert len({(worker, device) for worker, _, device in pins}) == 2  # each worker always on its own device
+
+
+def test_process_pool_runs_pinned_and_survives_a_killed_process(tmp_path):
+    registry = registry_with(sleepy(0.2, kill_marker=str(tmp_path / "killed")))
+    store = Store(tmp_path / "runs.sqlite")
+    with ProcessExecutor(2, gpus=("0", "1")) as executor:
+        run_id = run(RunSpec("test/sleepy", "random", 0, 6, "live", workers=2), store, registry, executor=executor)
+    trials = store.trials(run_id)
+    assert [st.number for st in trials] == list(range(6)) and all(st.result.ok for st in trials)
+    # A dead process breaks the whole pool, so every trial in flight then is retried (at least the killed one).
+    assert 1 <= sum("lost_attempts" in st.result.extra for st in trials) <= 2
+    assert {(st.worker, st.result.extra["cuda_visible_devices"]) for st in trials} == {(0, "0"), (1, "1")}
+
+
+def test_a_tiny_live_lora_problem_runs_on_dask_workers(tmp_path, dask2):
+    from test_lora_live import tiny_spec
+    from tiny_lm import make_tiny_lm
+
+    registry = registry_with(tiny_spec(make_tiny_lm(tmp_path)))
+    store = Store(tmp_path / "runs.sqlite")
+    run_id = run(RunSpec("lora-hpo/tiny", "random", 0, 2, "live", workers=2), store, registry, executor=dask2)
+    trials = store.trials(run_id)
+    assert len(trials) == 2
+    for st in trials:
+        assert st.result.status is Status.OK and st.result.source == "live", st.result.error
+        assert [point["steps"] for point in st.result.extra["curve"]] == [2, 4, 6]
+        assert 0.0 <= st.result.objectives["tiny_acc"] <= 1.0
+
+
+SLURM = """
+jobqueue:
+  slurm:
+    queue: gpu
+    account: my-project
+    cores: 1
+    processes: 1
+    memory: 32GB
+    walltime: "04:00:00"
+    job_cpu: 8
+    job_extra_directives: ["--gres=gpu:1"]
+    worker_extra_args: ["--resources", "GPU=1"]
+"""
+
+
+def test_a_slurm_cluster_is_built_from_its_config_file_without_submitting(tmp_path):
+    path = tmp_path / "slurm.yaml"
+    path.write_text(SLURM)
+    cluster = jobqueue_cluster(path)
+    try:
+        script = cluster.job_script()
+        assert cluster.scheduler.allowed_failures == 0  # a lost worker reaches the executor, which counts retries
+    finally:
+        cluster.close()
+    for line in ("#SBATCH -p gpu", "#SBATCH -A my-project", "#SBATCH --cpus-per-task=8", "#SBATCH --gres=gpu:1",
+                 "#SBATCH -t 04:00:00", "--nthreads 1", "--resources GPU=1"):
+        assert line in script
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler and --cluster need --executor dask"),
+    (["--executor", "local", "--gpus", "0"], "--gpus needs --executor process or dask"),
+    (["--executor", "process", "--gpus", "0,1"], "give --workers 2, one per GPU"),
+    (["--executor", "dask", "--cluster", "nowhere.yaml"], "must hold one 'jobqueue: {slurm: ...}' section"),
+])
+def test_bad_executor_options_are_refused_with_one_line_before_anything_is_written(store, args, fragment):
+    out = bench_cli("run", "synthetic/branin", "--optimizer", "random", *args, "--store", str(store))
+    assert out.returncode != 0
+    assert fragment in out.stderr.strip().splitlines()[-1]
+    assert not store.exists()
+
