@@ -131,8 +131,8 @@ class _RemoteExecutor(Executor):
 
     def open(self, problem, spec, seed, offset):
         if spec is None:
-            raise ValueError(f"the {self.name} executor creates the problem on each worker from its registered spec;"
-                             " register the problem with a plugin")
+            raise ValueError(f"the {self.name} executor creates the problem on each worker from its spec;"
+                             " register the problem (a plugin, or Registry.problems) or use --executor local")
         self._cancel(list(self._running))
         self._running.clear()
         self._ready.clear()

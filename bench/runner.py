@@ -4,6 +4,10 @@ Resume works by replay: the optimizer is rebuilt with the same seed and asked ag
 each trial already in the store is told its stored result instead of being evaluated
 (the proposal must match, or the run refuses to continue), and only the missing trials
 run. Same inputs in table mode therefore give the same trials bit for bit.
+
+Where trials run is the executor's business (bench/executors.py): in-process on simulated
+workers by default, or on real worker processes; an optimizer that cannot be asked while
+trials are running is run batch-synchronously (ask a batch, wait for all, tell all).
 """
 
 from __future__ import annotations
@@ -138,7 +142,7 @@ def run(
     else:
         stored = {st.number: st for st in store.trials(run_id)}
 
-    executor.open(problem, None if executor.name == "local" else registry.problem(spec.problem), spec.seed,
+    executor.open(problem, registry.problems.get(spec.problem), spec.seed,
                   max((st.end for st in stored.values()), default=0.0))
     try:
         _loop(spec, store, run_id, problem, optimizer, stored, progress, executor, batch)

@@ -145,6 +145,7 @@ jobqueue:
     job_cpu: 8
     job_extra_directives: ["--gres=gpu:1"]
     worker_extra_args: ["--resources", "GPU=1"]
+    job_script_prologue: ["source /shared/bench/.venv/bin/activate"]
 """
 
 
@@ -158,7 +159,8 @@ def test_a_slurm_cluster_is_built_from_its_config_file_without_submitting(tmp_pa
     finally:
         cluster.close()
     for line in ("#SBATCH -p gpu", "#SBATCH -A my-project", "#SBATCH --cpus-per-task=8", "#SBATCH --gres=gpu:1",
-                 "#SBATCH -t 04:00:00", "--nthreads 1", "--resources GPU=1"):
+                 "#SBATCH -t 04:00:00", "--nthreads 1", "--resources GPU=1",
+                 "source /shared/bench/.venv/bin/activate"):
         assert line in script
 
 
@@ -174,3 +176,26 @@ def test_bad_executor_options_are_refused_with_one_line_before_anything_is_writt
     assert fragment in out.stderr.strip().splitlines()[-1]
     assert not store.exists()
 
+
+
+def test_an_interrupted_dask_run_resumes_by_replay_with_every_trial_once(tmp_path, dask2):
+    registry = registry_with(sleepy(0.05))
+    spec = RunSpec("test/sleepy", "random", 0, 12, "live", workers=2)
+    store = Store(tmp_path / "runs.sqlite")
+
+    def interrupt(told, used):
+        if told == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(spec, store, registry, executor=dask2, progress=interrupt)
+    before = {st.number: st for st in store.trials(1)}
+    assert len(before) == 5
+    assert run(spec, store, registry, executor=dask2, resume=True) == 1
+    trials = store.trials(1)
+    assert [st.number for st in trials] == list(range(12))
+    assert all(st.start == before[st.number].start for st in trials if st.number in before)
+    new = [st for st in trials if st.number not in before]
+    assert min(st.start for st in new) >= max(st.end for st in before.values())  # the clock goes on from the stop
+    clean = run(spec, store, registry, executor=dask2)
+    assert comparable(store, 1) == comparable(store, clean)
