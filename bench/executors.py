@@ -127,7 +127,7 @@ class _RemoteExecutor(Executor):
         self.retries, self.gpus = retries, tuple(gpus)
         self._running: dict[Any, _Attempt] = {}
         self._ready: list[StoredTrial] = []
-        self._workers: dict[str, int] = {}  # a worker's own name -> its small id in the store
+        self._workers: dict[str, int] = {}  # ids in the store for workers named otherwise than 0..N-1
 
     def open(self, problem, spec, seed, offset):
         if spec is None:
@@ -171,7 +171,7 @@ class _RemoteExecutor(Executor):
             result = Result.failure(error, now - attempt.launched)
             worker, start, end = UNKNOWN_WORKER, attempt.launched, now
         else:
-            worker = self._workers.setdefault(str(who), len(self._workers))
+            worker = who if isinstance(who, int) else self._workers.setdefault(who, len(self._workers))
         if attempt.lost:
             result = replace(result, extra={**result.extra, "lost_attempts": list(attempt.lost)})
         self._ready.append(StoredTrial(attempt.number, attempt.trial, result, worker, start - self.t0, end - self.t0))

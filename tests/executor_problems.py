@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 from ConfigSpace import ConfigurationSpace, Float
@@ -12,31 +11,37 @@ from bench.hookspecs import ProblemSpec
 from bench.problem import Objective, Problem
 from bench.trial import Result
 
+BLOCK_SECONDS = 60.0
+
 
 class Sleepy(Problem):
-    """Sleeps ``seconds`` per trial (an evaluation that keeps its worker busy) and reports the GPU its
-    process is pinned to. With ``kill_marker``, the first trial to start kills its own worker process."""
+    """Sleeps ``seconds`` per trial (an evaluation that keeps its worker busy) and reports its process
+    and the GPU that process is pinned to. With ``pid_file``, the first trial to start writes its
+    process id there and blocks, so that a test can kill that worker process mid-trial."""
 
     space = ConfigurationSpace({"x": Float("x", (0.0, 1.0)), "y": Float("y", (0.0, 1.0))})
     objectives = (Objective("value", "min"),)
 
-    def __init__(self, mode: str, seconds: float = 0.0, kill_marker: str | None = None) -> None:
+    def __init__(self, mode: str, seconds: float = 0.0, pid_file: str | None = None) -> None:
         super().__init__(mode)
-        self.seconds, self.kill_marker = seconds, kill_marker
+        self.seconds, self.pid_file = seconds, pid_file
 
     def evaluate(self, config, fidelity, seed):
-        if self.kill_marker:
+        seconds = self.seconds
+        if self.pid_file:
             try:
-                os.close(os.open(self.kill_marker, os.O_CREAT | os.O_EXCL))  # exactly one trial wins
+                fd = os.open(self.pid_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # exactly one trial wins
             except FileExistsError:
                 pass
             else:
-                os.kill(os.getpid(), signal.SIGKILL)
-        time.sleep(self.seconds)
-        return Result({"value": (config["x"] - 0.3) ** 2 + config["y"]}, cost=self.seconds, source="analytic",
+                os.write(fd, f"{os.getpid()}\n".encode())  # the newline says the pid is complete
+                os.close(fd)
+                seconds = BLOCK_SECONDS
+        time.sleep(seconds)
+        return Result({"value": (config["x"] - 0.3) ** 2 + config["y"]}, cost=seconds, source="analytic",
                       extra={"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")})
 
 
-def sleepy(seconds: float = 0.0, kill_marker: str | None = None) -> ProblemSpec:
+def sleepy(seconds: float = 0.0, pid_file: str | None = None) -> ProblemSpec:
     return ProblemSpec("test/sleepy", "sleeps per trial", "executor_problems:Sleepy", ("value",),
-                       kwargs={"seconds": seconds, "kill_marker": kill_marker})
+                       kwargs={"seconds": seconds, "pid_file": pid_file})

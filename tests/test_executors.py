@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import threading
+import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -27,6 +32,27 @@ def registry_with(spec) -> Registry:
     registry = Registry()
     registry.problems[spec.name] = spec
     return registry
+
+
+@contextmanager
+def killing_the_first_trials_worker(pid_file):
+    """SIGKILL, from outside, the worker process that runs the first trial, while that trial runs
+    (the trial blocks until killed). Yields the list that receives the killed process id."""
+    killed = []
+
+    def watch():
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed:
+            text = pid_file.read_text() if pid_file.exists() else ""
+            if text.endswith("\n"):
+                os.kill(int(text), signal.SIGKILL)
+                killed.append(int(text))
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    yield killed
+    thread.join()
 
 
 def comparable(store: Store, run_id: int) -> list[tuple]:
@@ -71,10 +97,12 @@ def test_batch_synchronous_on_dask_stores_the_sequential_runs_trials(tmp_path, d
 
 
 def test_a_killed_worker_process_retries_its_trial_once_and_the_store_holds_every_trial_once(tmp_path, dask2):
-    registry = registry_with(sleepy(0.2, kill_marker=str(tmp_path / "killed")))
+    registry = registry_with(sleepy(0.2, pid_file=str(tmp_path / "pid")))
     store = Store(tmp_path / "runs.sqlite")
-    run_id = run(RunSpec("test/sleepy", "random", 0, 8, "live", workers=2), store, registry, executor=dask2)
+    with killing_the_first_trials_worker(tmp_path / "pid") as killed:
+        run_id = run(RunSpec("test/sleepy", "random", 0, 8, "live", workers=2), store, registry, executor=dask2)
     trials = store.trials(run_id)
+    assert len(killed) == 1 and killed[0] not in {st.result.extra["pid"] for st in trials}
     assert [st.number for st in trials] == list(range(8))
     assert all(st.result.ok for st in trials)
     retried = [st for st in trials if "lost_attempts" in st.result.extra]
@@ -83,9 +111,9 @@ def test_a_killed_worker_process_retries_its_trial_once_and_the_store_holds_ever
 
 
 def test_with_no_retries_the_killed_trial_is_stored_failed_and_the_run_goes_on(tmp_path):
-    registry = registry_with(sleepy(0.1, kill_marker=str(tmp_path / "killed")))
+    registry = registry_with(sleepy(0.1, pid_file=str(tmp_path / "pid")))
     store = Store(tmp_path / "runs.sqlite")
-    with DaskExecutor(2, retries=0) as executor:
+    with DaskExecutor(2, retries=0) as executor, killing_the_first_trials_worker(tmp_path / "pid"):
         run_id = run(RunSpec("test/sleepy", "random", 0, 6, "live", workers=2), store, registry, executor=executor)
     trials = store.trials(run_id)
     assert [st.number for st in trials] == list(range(6))
@@ -94,22 +122,23 @@ def test_with_no_retries_the_killed_trial_is_stored_failed_and_the_run_goes_on(t
     assert failed[0].result.error.startswith("worker lost: KilledWorker") and failed[0].worker == -1
 
 
-def test_gpus_pin_one_worker_process_per_device(tmp_path):
-    registry = registry_with(sleepy(0.2))
+def test_gpus_pin_one_worker_process_per_device_also_after_a_restart(tmp_path):
+    registry = registry_with(sleepy(0.3, pid_file=str(tmp_path / "pid")))
     store = Store(tmp_path / "runs.sqlite")
-    with DaskExecutor(2, gpus=("3", "5")) as executor:
+    with DaskExecutor(2, gpus=("3", "5")) as executor, killing_the_first_trials_worker(tmp_path / "pid") as killed:
         assert executor.resources == {"GPU": 1}
-        run_id = run(RunSpec("test/sleepy", "random", 0, 6, "live", workers=2), store, registry, executor=executor)
+        run_id = run(RunSpec("test/sleepy", "random", 0, 10, "live", workers=2), store, registry, executor=executor)
     trials = store.trials(run_id)
     pins = {(st.worker, st.result.extra["pid"], st.result.extra["cuda_visible_devices"]) for st in trials}
-    assert {device for _, _, device in pins} == {"3", "5"}
-    assert len({(worker, device) for worker, _, device in pins}) == 2  # each worker always on its own device
+    # Worker 0 stays on GPU 3 and worker 1 on GPU 5, the killed one after its nanny restarted it as a new process.
+    assert {(worker, device) for worker, _, device in pins} == {(0, "3"), (1, "5")}
+    assert len({pid for _, pid, _ in pins}) == 2 and killed[0] not in {pid for _, pid, _ in pins}
 
 
 def test_process_pool_runs_pinned_and_survives_a_killed_process(tmp_path):
-    registry = registry_with(sleepy(0.2, kill_marker=str(tmp_path / "killed")))
+    registry = registry_with(sleepy(0.2, pid_file=str(tmp_path / "pid")))
     store = Store(tmp_path / "runs.sqlite")
-    with ProcessExecutor(2, gpus=("0", "1")) as executor:
+    with ProcessExecutor(2, gpus=("0", "1")) as executor, killing_the_first_trials_worker(tmp_path / "pid"):
         run_id = run(RunSpec("test/sleepy", "random", 0, 6, "live", workers=2), store, registry, executor=executor)
     trials = store.trials(run_id)
     assert [st.number for st in trials] == list(range(6)) and all(st.result.ok for st in trials)
