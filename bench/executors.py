@@ -137,6 +137,7 @@ class _RemoteExecutor(Executor):
         self._running.clear()
         self._ready.clear()
         self.task = (spec, problem.mode, seed, self.gpus)
+        self.full_fidelity = problem.fidelity.max if problem.fidelity else None
         self.t0 = time.time() - offset
 
     @property
@@ -168,7 +169,8 @@ class _RemoteExecutor(Executor):
                 self._running[self._launch(attempt.trial)] = replace(attempt, lost=(*attempt.lost, error))
                 return
             now = time.time()
-            result = Result.failure(error, now - attempt.launched)
+            fidelity = self.full_fidelity if attempt.trial.fidelity is None else attempt.trial.fidelity
+            result = Result.failure(error, now - attempt.launched, fidelity=fidelity)
             worker, start, end = UNKNOWN_WORKER, attempt.launched, now
         else:
             worker = who if isinstance(who, int) else self._workers.setdefault(who, len(self._workers))
