@@ -1,4 +1,4 @@
-"""The ``bench`` command line: list, run, show, export.
+"""The ``bench`` command line: list, run, show, export, table, leaderboard.
 
 Importing this module loads no torch, transformers, smac or nevergrad, and no numpy:
 plugins are listed from their specs, and heavy modules load inside the commands that
@@ -229,6 +229,78 @@ def table_verify(names) -> None:
             click.echo(f"ok   {name}: {manifest['rows']} rows, sha256 {manifest['sha256']}")
     if failures:
         raise click.ClickException(f"{failures} table(s) failed verification")
+
+
+@main.group()
+def leaderboard() -> None:
+    """Build the leaderboard, publish the official board, accept outside submissions."""
+
+
+@leaderboard.command("build")
+@click.option("--store", "stores", multiple=True, type=click.Path(dir_okay=False),
+              help="SQLite results store to take runs from; repeat for several. Default: re-render OUT from its own data.")
+@click.option("--out", default="leaderboard", show_default=True, type=click.Path(file_okay=False),
+              help="Board folder: README.md, index.html, figures/, data/.")
+def leaderboard_build(stores, out) -> None:
+    """Aggregate runs into a board: tables, figures, README.md, index.html, data and run cards."""
+    from bench.analysis.data import Board
+    from bench.analysis.render import build
+
+    try:
+        if stores:
+            board, unfinished = Board.from_stores(stores)
+            if unfinished:
+                click.echo(f"left out {unfinished} unfinished run(s); finish them with bench run --resume", err=True)
+        else:
+            board = Board.read(out)
+        build(board, out)
+    except Exception as exc:
+        raise _fail(exc) from exc
+    click.echo(f"built {out}: {len(board.runs)} runs, {len(board.trials)} trials")
+
+
+@leaderboard.command("publish")
+@click.option("--out", default="leaderboard", show_default=True, type=click.Path(file_okay=False))
+@click.option("--jobs", default=2, show_default=True, help="Runs in parallel processes.")
+def leaderboard_publish(out, jobs) -> None:
+    """Run the published board from scratch (every built-in optimizer that supports each table problem,
+    seeds 0-9, the source study's budget) and build it into OUT."""
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from bench.analysis.data import Board
+    from bench.analysis.publish import run_all, run_matrix
+    from bench.analysis.render import build
+    from bench.registry import Registry
+
+    started = time.perf_counter()
+    specs = run_matrix(Registry())
+    with tempfile.TemporaryDirectory() as tmp, _progress() as progress:
+        task = progress.add_task("published board runs", total=len(specs))
+        try:
+            stores = run_all(specs, Path(tmp), jobs, lambda done, spec: progress.update(task, completed=done))
+            board, _ = Board.from_stores(stores, {"origin": "bench leaderboard publish"})
+            build(board, out)
+        except Exception as exc:
+            raise _fail(exc) from exc
+    click.echo(f"published {out}: {len(specs)} runs in {time.perf_counter() - started:.0f} s")
+
+
+@leaderboard.command("submit")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--board", default="leaderboard", show_default=True, type=click.Path(file_okay=False),
+              help="Board folder to merge into.")
+def leaderboard_submit(file, board) -> None:
+    """Check a `bench export` FILE from someone else's runs and merge it, with its provenance, into the board."""
+    from bench.analysis.submit import submit
+    from bench.registry import Registry
+
+    try:
+        merged = submit(file, board, Registry())
+    except Exception as exc:
+        raise _fail(exc) from exc
+    click.echo(f"merged {file} into {board}: {len(merged.runs)} runs")
 
 
 def _summaries(store, problem=None):

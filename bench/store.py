@@ -17,6 +17,7 @@ from typing import Any
 from bench.trial import Result, Status, Trial
 
 SCHEMA_VERSION = 1
+EXPORT_RUNS_KEY = "bench.runs"  # Parquet metadata key of an export's run cards
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -170,12 +171,16 @@ class Store:
         return runs
 
     def export_parquet(self, out: str | Path, problem: str | None = None) -> int:
-        """One row per trial with its run's inputs, config.* and objective columns; returns rows written."""
+        """One row per trial with its run's inputs, config.* and objective columns; returns rows written.
+
+        The file's metadata ``bench.runs`` holds each run's status and run card, so an export is a
+        complete submission to a leaderboard (``bench leaderboard submit``)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         rows = []
-        for run in self.runs(problem):
+        runs = self.runs(problem)
+        for run in runs:
             for st in self.trials(run["id"]):
                 row = {k: run[k] for k in ("problem", "optimizer", "seed", "mode")}
                 row.update(run_id=run["id"], number=st.number, status=st.result.status.value,
@@ -187,7 +192,8 @@ class Store:
                 rows.append(row)
         columns = sorted({k for row in rows for k in row}, key=lambda k: (k.count("."), k))
         table = pa.Table.from_pylist([{k: row.get(k) for k in columns} for row in rows])
-        pq.write_table(table, out)
+        cards = [{"run_id": run["id"], "status": run["status"], "card": run["card"]} for run in runs]
+        pq.write_table(table.replace_schema_metadata({EXPORT_RUNS_KEY: json.dumps(cards)}), out)
         return len(rows)
 
 

@@ -1,0 +1,276 @@
+"""Per task (problem, optimized objectives, budget): anytime curves, normalized regret, ranks,
+area under the curve, bootstrap confidence intervals, hypervolume, and the Friedman test with
+its post-hoc critical difference (autorank).
+
+Every run is reduced to an anytime *loss*: for one objective, the best value so far (turned to
+minimisation); for several, minus the hypervolume of the non-dominated results so far.
+Normalized regret is ``(loss - best) / (random - best)``: 0 is the best value known for the
+task (the problem's declared optimum, or the best any run on the board reached), 1 is the median
+of random search's final value at the same budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 2000
+TIME_POINTS = 101
+ALPHA = 0.05
+
+
+@dataclass
+class Task:
+    problem: str
+    objectives: list[dict[str, Any]]  # optimized objectives' describe() dicts, in order
+    budget: float
+    runs: list[dict[str, Any]]
+    losses: dict[int, np.ndarray] = field(default_factory=dict)  # run_id -> anytime loss by trial (NaN: none yet)
+    points: dict[int, np.ndarray] = field(default_factory=dict)  # run_id -> ok results as losses (trials x objectives)
+    ends: dict[int, np.ndarray] = field(default_factory=dict)  # run_id -> simulated end time of each trial
+    measured: dict[int, int] = field(default_factory=dict)  # run_id -> trials whose value was measured, not predicted
+    reference: np.ndarray | None = None  # hypervolume reference point (losses), several objectives only
+
+    @property
+    def multi(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.problem} · {' + '.join(o['name'] for o in self.objectives)}"
+
+    @property
+    def slug(self) -> str:
+        return f"{self.problem.replace('/', '-')}-{'+'.join(o['name'] for o in self.objectives)}"
+
+    def optimizers(self) -> list[str]:
+        return sorted({run["optimizer"] for run in self.runs})
+
+
+def build_tasks(board) -> list[Task]:
+    from bench.trial import MEASURED
+
+    tasks = []
+    for (problem, names, budget), runs in board.tasks().items():
+        described = {o["name"]: o for o in runs[0]["card"]["problem_info"]["objectives"]}
+        task = Task(problem, [described[n] for n in names], budget, runs)
+        signs = np.array([1.0 if o["direction"] == "min" else -1.0 for o in task.objectives])
+        trials = board.trials[board.trials["run_id"].isin([r["run_id"] for r in runs])]
+        by_run = dict(iter(trials.groupby("run_id")))
+        values = {}
+        for run in runs:
+            group = by_run.get(run["run_id"], trials.iloc[:0]).sort_values(["end", "number"], kind="stable")
+            ok = (group["status"] == "ok").to_numpy()
+            values[run["run_id"]] = group[[f"objective.{n}" for n in names]].to_numpy(dtype=float) * signs
+            values[run["run_id"]][~ok] = np.nan
+            task.points[run["run_id"]] = values[run["run_id"]][ok]
+            task.ends[run["run_id"]] = group["end"].to_numpy(dtype=float)
+            task.measured[run["run_id"]] = int(group["source"].isin(MEASURED).sum())
+        task.reference = _reference_point(task)
+        task.losses = {run_id: _anytime(v, task.reference) for run_id, v in values.items()}
+        tasks.append(task)
+    return tasks
+
+
+def _reference_point(task: Task) -> np.ndarray | None:
+    """Hypervolume reference, as losses: each objective's worst bound, else 10% beyond the worst seen."""
+    if not task.multi:
+        return None
+    seen = np.vstack([p for p in task.points.values() if len(p)] or [np.zeros((0, len(task.objectives)))])
+    reference = []
+    for j, o in enumerate(task.objectives):
+        if o.get("bounds"):
+            reference.append(o["bounds"][1] if o["direction"] == "min" else -o["bounds"][0])
+        else:
+            worst, best = seen[:, j].max(), seen[:, j].min()
+            reference.append(worst + 0.1 * (worst - best or 1.0))
+    return np.array(reference)
+
+
+def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
+    """pymoo's hypervolume of loss vectors against ``reference`` (0 for none)."""
+    from pymoo.indicators.hv import HV
+
+    inside = points[np.all(points < reference, axis=1)] if len(points) else points
+    return float(HV(ref_point=reference)(inside)) if len(inside) else 0.0
+
+
+def pareto_front(points: np.ndarray) -> np.ndarray:
+    """The non-dominated loss vectors, sorted by the first objective."""
+    from pymoo.util.nds.non_dominated_sorting import find_non_dominated
+
+    if not len(points):
+        return points
+    front = np.unique(points[find_non_dominated(points)], axis=0)
+    return front[np.argsort(front[:, 0], kind="stable")]
+
+
+def _anytime(values: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
+    """Loss after each trial: best single objective so far, or minus the hypervolume so far."""
+    if reference is None:
+        return np.fmin.accumulate(values[:, 0])
+    out, seen = np.empty(len(values)), []
+    for i, row in enumerate(values):
+        if not np.isnan(row).any():
+            seen.append(row)
+        out[i] = -hypervolume(np.array(seen), reference) if seen else np.nan
+    return out
+
+
+@dataclass
+class Normalizer:
+    best: float
+    random: float
+    scale: float
+    worst: float
+    note: str
+
+    def regret(self, loss: np.ndarray) -> np.ndarray:
+        """Normalized regret; a run with no successful trial yet counts as the worst value seen."""
+        return (np.where(np.isnan(loss), self.worst, loss) - self.best) / self.scale
+
+
+def normalizer(task: Task) -> Normalizer:
+    finals = {r["run_id"]: task.losses[r["run_id"]][-1] for r in task.runs if len(task.losses.get(r["run_id"], []))}
+    random = [finals[r["run_id"]] for r in task.runs if r["optimizer"] == "random" and r["run_id"] in finals]
+    if not random:
+        raise ValueError(f"{task.label}: normalized regret needs random search runs on the board")
+    if task.multi:
+        everything = np.vstack([p for p in task.points.values() if len(p)])
+        best, worst = -hypervolume(everything, task.reference), 0.0
+    else:
+        seen = np.concatenate([p[:, 0] for p in task.points.values()])
+        best, worst = float(np.min(seen)), float(np.max(seen))
+        optimum = task.objectives[0].get("optimum")
+        if optimum is not None:
+            best = min(best, optimum * (1 if task.objectives[0]["direction"] == "min" else -1))
+    median = float(np.nanmedian(np.where(np.isnan(random), worst, random)))
+    if median > best:
+        return Normalizer(best, median, median - best, worst, "1 = random search's median final value")
+    return Normalizer(best, median, (worst - best) or 1.0, worst,
+                      "random search's median reached the best value, so 1 = the worst value seen")
+
+
+def padded(task: Task, runs: list[dict[str, Any]], norm: Normalizer) -> np.ndarray:
+    """Regret after trial 1..L (L = the longest run), runs x L; a run that stopped early keeps its last value."""
+    length = max(len(task.losses[r["run_id"]]) for r in task.runs)
+    out = np.empty((len(runs), length))
+    for i, run in enumerate(runs):
+        regret = norm.regret(task.losses[run["run_id"]])
+        out[i, :len(regret)] = regret
+        out[i, len(regret):] = regret[-1] if len(regret) else norm.regret(np.array([np.nan]))[0]
+    return out
+
+
+def over_time(task: Task, runs: list[dict[str, Any]], norm: Normalizer, grid: np.ndarray) -> np.ndarray:
+    """Regret at each simulated time in ``grid``: the best of the trials finished by then; runs x grid."""
+    out = np.empty((len(runs), len(grid)))
+    for i, run in enumerate(runs):
+        ends, regret = task.ends[run["run_id"]], norm.regret(task.losses[run["run_id"]])
+        done = np.searchsorted(ends, grid, side="right")
+        out[i] = np.where(done > 0, regret[np.maximum(done - 1, 0)], norm.regret(np.array([np.nan]))[0])
+    return out
+
+
+def bootstrap_mean(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over axis 0 with a percentile-bootstrap 95% interval (fixed seed: reproducible)."""
+    from scipy.stats import bootstrap
+
+    samples = np.asarray(samples, dtype=float)
+    mean = samples.mean(axis=0)
+    if len(samples) < 2 or np.all(samples == samples[0]):
+        return mean, mean.copy(), mean.copy()
+    ci = bootstrap((samples,), np.mean, axis=0, confidence_level=CONFIDENCE, n_resamples=BOOTSTRAP_RESAMPLES,
+                   method="percentile", rng=np.random.default_rng(0)).confidence_interval
+    return mean, np.minimum(ci.low, mean), np.maximum(ci.high, mean)
+
+
+def ranks(regrets: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per seed (row), rank the optimizers (1 = lowest regret, ties averaged): {optimizer: seeds x ...}."""
+    from scipy.stats import rankdata
+
+    names = list(regrets)
+    stacked = np.stack([regrets[n] for n in names])  # optimizers x seeds x ...
+    ranked = rankdata(stacked, axis=0)
+    return {n: ranked[i] for i, n in enumerate(names)}
+
+
+def critical_difference(final: dict[str, np.ndarray]):
+    """Friedman test + Nemenyi post-hoc (autorank, non-parametric) on final regret, seeds as blocks."""
+    import contextlib
+    import io
+
+    import pandas as pd
+    from autorank import autorank
+
+    with contextlib.redirect_stdout(io.StringIO()):  # autorank prints its choice of test
+        return autorank(pd.DataFrame(final), alpha=ALPHA, order="ascending", force_mode="nonparametric")
+
+
+def summarize(task: Task) -> dict[str, Any]:
+    """The task's aggregated results: per optimizer, curves and statistics over seeds."""
+    norm = normalizer(task)
+    by_optimizer = {name: sorted((r for r in task.runs if r["optimizer"] == name), key=lambda r: r["seed"])
+                    for name in task.optimizers()}
+    common = sorted(set.intersection(*({r["seed"] for r in runs} for runs in by_optimizer.values())))
+    horizon = max(task.ends[r["run_id"]][-1] for r in task.runs if len(task.ends[r["run_id"]]))
+    grid = np.linspace(0.0, horizon, TIME_POINTS)
+    curves = {name: padded(task, runs, norm) for name, runs in by_optimizer.items()}
+    paired = {name: curves[name][[r["seed"] in common for r in runs]] for name, runs in by_optimizer.items()}
+    rank_curves = ranks(paired) if len(common) else {}
+    rows, series = [], []
+    for name, runs in by_optimizer.items():
+        curve = curves[name]
+        final, auc = curve[:, -1], curve.mean(axis=1)
+        raw = np.array([_final_value(task, r) for r in runs])
+        row = {"optimizer": name, "seeds": len(runs), "trials": int(sum(len(task.ends[r["run_id"]]) for r in runs))}
+        for key, samples in (("regret", final), ("auc", auc), ("value", raw)):
+            mean, low, high = bootstrap_mean(samples)
+            row.update({key: float(mean), f"{key}_low": float(low), f"{key}_high": float(high)})
+        if name in rank_curves:
+            mean, low, high = bootstrap_mean(rank_curves[name][:, -1])
+            row.update(rank=float(mean), rank_low=float(low), rank_high=float(high))
+        row.update(_trial_counts(task, runs))
+        row["origin"] = sorted({", ".join(f"{k} {v}" for k, v in sorted(r["provenance"].items())) for r in runs})
+        rows.append(row)
+        mean, low, high = bootstrap_mean(curve)
+        series.append({"optimizer": name, "axis": "trials", "x": np.arange(1, curve.shape[1] + 1), "regret": mean,
+                       "low": low, "high": high,
+                       "rank": rank_curves[name].mean(axis=0) if name in rank_curves else np.full(curve.shape[1], np.nan)})
+        mean, low, high = bootstrap_mean(over_time(task, runs, norm, grid))
+        series.append({"optimizer": name, "axis": "seconds", "x": grid, "regret": mean, "low": low, "high": high,
+                       "rank": np.full(len(grid), np.nan)})
+    rows.sort(key=lambda row: (row.get("rank", np.inf), row["regret"], row["optimizer"]))
+    summary = {"problem": task.problem, "objectives": task.objectives, "budget": task.budget, "seeds": common,
+               "normalization": {"best": norm.best, "random_median": norm.random, "scale": norm.scale,
+                                 "note": norm.note},
+               "value_name": "hypervolume" if task.multi else task.objectives[0]["name"],
+               "rows": rows, "series": series}
+    if task.multi:
+        summary["reference_point"] = [float(v) for v in task.reference]
+    if len(by_optimizer) >= 3 and len(common) >= 5:
+        result = critical_difference({n: paired[n][:, -1] for n in by_optimizer})
+        summary["test"] = {"omnibus": result.omnibus, "posthoc": result.posthoc, "pvalue": float(result.pvalue),
+                           "critical_difference": float(result.cd), "alpha": ALPHA, "blocks": len(common)}
+        summary["cd_result"] = result
+    return summary
+
+
+def _final_value(task: Task, run: dict[str, Any]) -> float:
+    """The run's final result in the objective's own units (hypervolume for several objectives)."""
+    loss = task.losses[run["run_id"]]
+    if not len(loss) or np.isnan(loss[-1]):
+        return float("nan") if not task.multi else 0.0
+    return float(-loss[-1]) if task.multi else float(loss[-1] * (1 if task.objectives[0]["direction"] == "min" else -1))
+
+
+def _trial_counts(task: Task, runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Share of failed trials and of values that were measured (not predicted by a surrogate)."""
+    total = sum(len(task.ends[r["run_id"]]) for r in runs)
+    ok = sum(len(task.points[r["run_id"]]) for r in runs)
+    measured = sum(task.measured[r["run_id"]] for r in runs)
+    return {"failed_share": (total - ok) / total if total else 0.0,
+            "measured_share": measured / total if total else 0.0}

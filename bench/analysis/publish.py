@@ -1,0 +1,92 @@
+"""The published board's run matrix: every built-in optimizer that supports the problem, on every
+table problem, at the source study's budget, seeds 0-9; runs go to separate processes.
+
+Each table problem appears twice: optimizing its default objective (single-objective optimizers)
+and optimizing the objectives in ``MULTI_OBJECTIVES`` together (multi-objective optimizers).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+# The LoRA HPO study behind the Llama-3.2 tables ran 50 evaluations per optimizer.
+BUDGETS = {"lora-hpo": 50.0}
+SEEDS = tuple(range(10))
+MULTI_OBJECTIVES = {"lora-hpo": ("hellaswag_acc", "mmlu_acc")}
+# Slowest first, so two processes finish close together (bo-gp spends 1-3 s per suggestion).
+SLOW_FIRST = ("bo-gp", "bamsoo", "smac-rf", "ngopt")
+
+
+def run_matrix(registry) -> list:
+    """Every (table problem, objectives, supported built-in optimizer, seed) of the published board."""
+    from bench.optimizer import Unsupported, check_supported
+    from bench.runner import RunSpec
+
+    built_in_problems = _built_in(registry, registry.pm.hook.bench_problems)
+    built_in_optimizers = _built_in(registry, registry.pm.hook.bench_optimizers)
+    specs = []
+    for name, spec in registry.problems.items():
+        family = name.split("/")[0]
+        if "table" not in spec.modes or family not in BUDGETS or name not in built_in_problems:
+            continue
+        problem = spec.create("table")
+        variants = [None] + ([MULTI_OBJECTIVES[family]] if family in MULTI_OBJECTIVES else [])
+        for objectives in variants:
+            for optimizer, opt_spec in registry.optimizers.items():
+                if optimizer not in built_in_optimizers:
+                    continue
+                try:
+                    check_supported(optimizer, opt_spec.capabilities, problem, problem.select_objectives(objectives))
+                except Unsupported:
+                    continue
+                specs += [RunSpec(name, optimizer, seed, BUDGETS[family], "table", 1, None, objectives)
+                          for seed in SEEDS]
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    return sorted(specs, key=lambda s: (rank.get(s.optimizer, len(rank)), s.problem, s.optimizer,
+                                        s.objectives or (), s.seed))
+
+
+def _built_in(registry, hook) -> set[str]:
+    """Names a hook's implementations shipped with bench itself provide (not outside plugins)."""
+    ours = {p.name for p in registry.plugins if p.distribution == "bench-llm"}
+    return {spec.name for impl in hook.get_hookimpls() if impl.plugin_name in ours for spec in impl.function()}
+
+
+_worker_store = None
+
+
+def _run_one(spec, folder: str) -> float:
+    """Run one spec into this process's own store file; return the wall seconds it took."""
+    global _worker_store
+    from bench import runner
+    from bench.registry import Registry
+    from bench.store import Store
+
+    if _worker_store is None:
+        _worker_store = (Store(Path(folder) / f"runs-{os.getpid()}.sqlite"), Registry())
+    store, registry = _worker_store
+    started = time.perf_counter()
+    runner.run(spec, store, registry)
+    store.flush()
+    return time.perf_counter() - started
+
+
+def run_all(specs, folder: Path, jobs: int, progress=None) -> list[Path]:
+    """Run ``specs`` in ``jobs`` processes; return the store files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if jobs <= 1:
+        for i, spec in enumerate(specs):
+            _run_one(spec, str(folder))
+            if progress:
+                progress(i + 1, spec)
+    else:
+        with ProcessPoolExecutor(jobs) as pool:
+            futures = {pool.submit(_run_one, spec, str(folder)): spec for spec in specs}
+            for i, future in enumerate(as_completed(futures)):
+                future.result()
+                if progress:
+                    progress(i + 1, futures[future])
+    return sorted(folder.glob("runs-*.sqlite"))

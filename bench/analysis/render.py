@@ -1,0 +1,268 @@
+"""Render a board: aggregated data, SVG figures, README.md (tabulate) and one self-contained
+index.html. Everything but one generation-date line in each page is a function of the board's
+data, so a rebuild from the same data writes the same bytes."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import __version__
+
+GENERATED = "Generated on {date} by bench {version}."
+SVG_SALT = "bench-leaderboard"
+REGRET_NOTE = ("Normalized regret: 0 = the best value known for the problem (its declared optimum, or the best "
+               "value any run on this board reached), 1 = the median of random search's final value at the same "
+               "budget; lower is better, below 1 beats random search's median. With several objectives the value is "
+               "the hypervolume (pymoo) of the results so far against the reference point shown. Intervals are "
+               "95% percentile-bootstrap intervals of the mean over seeds. Rank: per seed, 1 = lowest final regret; "
+               "AUC: mean normalized regret over trials 1..budget (area under the anytime curve).")
+
+
+def build(board, out: str | Path, date: str | None = None) -> list[Path]:
+    """Write the board's data, figures and pages into ``out``; return the files written."""
+    from bench.analysis.metrics import build_tasks, summarize
+
+    out = Path(out)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    board.write(out)
+    summaries = [(task, summarize(task)) for task in build_tasks(board)]
+    figures = {task.slug: _figures(task, summary, out / "figures") for task, summary in summaries}
+    _write_aggregates([s for _, s in summaries], out / "data")
+    date = date or datetime.now(timezone.utc).date().isoformat()
+    generated = GENERATED.format(date=date, version=__version__)
+    (out / "README.md").write_text(_readme(board, summaries, figures, generated))
+    (out / "index.html").write_text(_html(board, summaries, figures, out, generated))
+    return sorted(p for p in out.rglob("*") if p.is_file())
+
+
+def _write_aggregates(summaries: list[dict[str, Any]], folder: Path) -> None:
+    """summary.json (tables, tests, normalization) and curves.parquet (anytime curves, ranks over time)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables, curves = [], []
+    for s in summaries:
+        tables.append({k: v for k, v in s.items() if k not in ("series", "cd_result")})
+        for series in s["series"]:
+            for i, x in enumerate(series["x"]):
+                curves.append({"problem": s["problem"], "objectives": "+".join(o["name"] for o in s["objectives"]),
+                               "optimizer": series["optimizer"], "axis": series["axis"], "x": float(x),
+                               **{k: float(series[k][i]) for k in ("regret", "low", "high", "rank")}})
+    (folder / "summary.json").write_text(json.dumps(tables, indent=1, sort_keys=True, allow_nan=False,
+                                                    default=_json_float) + "\n")
+    pq.write_table(pa.Table.from_pylist(curves), folder / "curves.parquet")
+
+
+def _json_float(value):
+    raise TypeError(f"cannot write {type(value).__name__} to summary.json")
+
+
+# ---------------------------------------------------------------- figures
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.hashsalt": SVG_SALT, "svg.fonttype": "none", "figure.dpi": 100, "font.size": 9,
+                         "axes.grid": True, "grid.alpha": 0.3})
+    return plt
+
+
+def _style(names: list[str]) -> dict[str, dict[str, Any]]:
+    """A fixed colour and line style per optimizer (by name order), enough for 20 of them."""
+    plt = _pyplot()
+    colors = plt.get_cmap("tab20").colors
+    return {n: {"color": colors[i % 20], "linestyle": ("-", "--", ":", "-.")[(i // 10) % 4]}
+            for i, n in enumerate(sorted(names))}
+
+
+def _save(fig, path: Path) -> Path:
+    fig.savefig(path, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    _pyplot().close(fig)
+    return path
+
+
+def _figures(task, summary: dict[str, Any], folder: Path) -> list[tuple[str, Path]]:
+    """The task's figures as (caption, path)."""
+    plt = _pyplot()
+    style = _style(task.optimizers())
+    order = [row["optimizer"] for row in summary["rows"]]
+    series = {(s["optimizer"], s["axis"]): s for s in summary["series"]}
+    out = []
+    for axis, xlabel, key in (("trials", "trials (full-fidelity evaluations)", "regret-trials"),
+                              ("seconds", "simulated wall time (hours)", "regret-time")):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for name in order:
+            s = series[(name, axis)]
+            x = s["x"] / 3600 if axis == "seconds" else s["x"]
+            ax.plot(x, s["regret"], label=name, **style[name])
+            ax.fill_between(x, s["low"], s["high"], color=style[name]["color"], alpha=0.12, linewidth=0)
+        ax.set_yscale("symlog", linthresh=0.1)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("normalized regret (mean, 95% CI)")
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.legend(fontsize=7, ncol=2, loc="upper right")
+        ax.set_title(f"{task.label}: regret over {'trials' if axis == 'trials' else 'simulated time'}")
+        out.append((f"Normalized regret over {xlabel}", _save(fig, folder / f"{task.slug}-{key}.svg")))
+    if "rank" in summary["rows"][0]:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for name in order:
+            s = series[(name, "trials")]
+            ax.plot(s["x"], s["rank"], label=name, **style[name])
+        ax.set_xlabel("trials")
+        ax.set_ylabel("mean rank over seeds (1 = best)")
+        ax.invert_yaxis()
+        ax.legend(fontsize=7, ncol=2, loc="lower left")
+        ax.set_title(f"{task.label}: ranks over trials")
+        out.append(("Mean rank after each trial", _save(fig, folder / f"{task.slug}-ranks.svg")))
+    if "cd_result" in summary:
+        from autorank import plot_stats
+
+        fig, ax = plt.subplots(figsize=(7, 0.35 * len(order) + 1.2))
+        plot_stats(summary["cd_result"], allow_insignificant=True, ax=ax)
+        test = summary["test"]
+        ax.set_title(f"{task.label}: critical difference {test['critical_difference']:.2f} "
+                     f"(Friedman p = {test['pvalue']:.2g}, Nemenyi, {test['blocks']} seeds)", fontsize=8)
+        out.append(("Critical-difference diagram of final regret", _save(fig, folder / f"{task.slug}-cd.svg")))
+    if task.multi:
+        out += _multi_objective_figures(task, summary, folder, style, order)
+    return out
+
+
+def _multi_objective_figures(task, summary, folder, style, order) -> list[tuple[str, Path]]:
+    from bench.analysis.metrics import pareto_front
+
+    plt = _pyplot()
+    signs = np.array([1.0 if o["direction"] == "min" else -1.0 for o in task.objectives])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name in order:
+        runs = [r for r in task.runs if r["optimizer"] == name]
+        length = max(len(task.losses[r["run_id"]]) for r in runs)
+        volumes = np.array([np.pad(-np.nan_to_num(task.losses[r["run_id"]]), (0, length - len(task.losses[r["run_id"]])),
+                                   mode="edge") for r in runs])
+        ax.plot(np.arange(1, length + 1), volumes.mean(axis=0), label=name, **style[name])
+    ax.set_xlabel("trials")
+    ax.set_ylabel("hypervolume (mean over seeds)")
+    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    ax.set_title(f"{task.label}: hypervolume over trials")
+    out = [("Hypervolume over trials", _save(fig, folder / f"{task.slug}-hypervolume.svg"))]
+
+    fig, ax = plt.subplots(figsize=(6, 5))
+    everything = np.vstack([p for p in task.points.values() if len(p)])
+    reference = pareto_front(everything) * signs
+    ax.plot(reference[:, 0], reference[:, 1], color="black", linewidth=0.8, drawstyle="steps-post",
+            label="best known front")
+    for name in order:
+        runs = sorted((r for r in task.runs if r["optimizer"] == name), key=lambda r: (-task.losses[r["run_id"]][-1],
+                                                                                       r["seed"]))
+        median = runs[len(runs) // 2]  # the run with the median final hypervolume
+        front = pareto_front(task.points[median["run_id"]]) * signs
+        ax.plot(front[:, 0], front[:, 1], marker="o", markersize=3, drawstyle="steps-post",
+                label=f"{name} (seed {median['seed']})", **style[name])
+    ax.set_xlabel(task.objectives[0]["name"])
+    ax.set_ylabel(task.objectives[1]["name"])
+    ax.legend(fontsize=7)
+    ax.set_title(f"{task.label}: attained fronts (run with the median hypervolume)", fontsize=8)
+    out.append(("Attained Pareto fronts", _save(fig, folder / f"{task.slug}-fronts.svg")))
+    return out
+
+
+# ---------------------------------------------------------------- pages
+
+def _ci(row: dict[str, Any], key: str, digits: int = 3) -> str:
+    if key not in row or row[key] != row[key]:
+        return "-"
+    return f"{row[key]:.{digits}f} [{row[key + '_low']:.{digits}f}, {row[key + '_high']:.{digits}f}]"
+
+
+def _table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    value = summary["value_name"]
+    headers = ["optimizer", "mean rank", "final regret", "AUC", f"final {value}", "seeds", "trials", "failed",
+               "measured", "origin"]
+    rows = [[row["optimizer"], _ci(row, "rank", 2), _ci(row, "regret"), _ci(row, "auc"), _ci(row, "value", 4),
+             row["seeds"], row["trials"], f"{row['failed_share']:.0%}", f"{row['measured_share']:.0%}",
+             "; ".join(row["origin"])] for row in summary["rows"]]
+    return headers, rows
+
+
+def _task_intro(summary: dict[str, Any]) -> str:
+    objectives = ", ".join(f"{o['name']} ({'maximize' if o['direction'] == 'max' else 'minimize'})"
+                           for o in summary["objectives"])
+    norm = summary["normalization"]
+    text = (f"Objectives: {objectives}; budget {summary['budget']:g} evaluations; seeds "
+            f"{_seeds(summary['seeds'])} paired for ranks. Regret scale: {norm['note']}.")
+    if "reference_point" in summary:
+        point = ", ".join(f"{o['name']} {v * (1 if o['direction'] == 'min' else -1):g}"
+                          for o, v in zip(summary["objectives"], summary["reference_point"]))
+        text += f" Hypervolume reference point: {point}."
+    if "test" in summary:
+        test = summary["test"]
+        verdict = "differ" if test["pvalue"] < test["alpha"] else "do not differ significantly"
+        text += (f" Friedman test over {test['blocks']} seeds: p = {test['pvalue']:.3g}, the optimizers {verdict}"
+                 f" at alpha {test['alpha']}; Nemenyi critical difference of mean ranks {test['critical_difference']:.2f}.")
+    return text
+
+
+def _seeds(seeds: list[int]) -> str:
+    if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
+def _provenance(board) -> list[str]:
+    origins: dict[str, int] = {}
+    for run in board.runs:
+        label = "; ".join(f"{k}: {v}" for k, v in sorted(run["provenance"].items()))
+        origins[label] = origins.get(label, 0) + 1
+    versions = sorted({run["card"]["suite_version"] for run in board.runs})
+    lines = [f"{n} runs from {label}" for label, n in sorted(origins.items())]
+    lines.append(f"bench versions of the runs: {', '.join(versions)}; run cards in data/runs.json, every trial in "
+                 "data/trials.parquet, aggregates in data/summary.json and data/curves.parquet.")
+    return lines
+
+
+def _readme(board, summaries, figures, generated: str) -> str:
+    from tabulate import tabulate
+
+    lines = ["# bench leaderboard", "", generated, "", REGRET_NOTE, ""]
+    lines += [f"- {line}" for line in _provenance(board)] + [""]
+    for task, summary in summaries:
+        headers, rows = _table(summary)
+        lines += [f"## {task.label}", "", _task_intro(summary), "", tabulate(rows, headers, tablefmt="github"), ""]
+        lines += [f"![{caption}](figures/{path.name})" for caption, path in figures[task.slug]] + [""]
+    return "\n".join(lines)
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:0.85em;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 6px;text-align:left}
+th{background:#f2f2f2}figure{margin:1em 0}figure img{max-width:100%}figcaption{font-size:0.85em;color:#555}
+.generated{color:#777;font-size:0.85em}"""
+
+
+def _html(board, summaries, figures, out: Path, generated: str) -> str:
+    from tabulate import tabulate
+
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', "<title>bench leaderboard</title>",
+             f"<style>{_CSS}</style></head><body>", "<h1>bench leaderboard</h1>",
+             f'<p class="generated">{html.escape(generated)}</p>', f"<p>{html.escape(REGRET_NOTE)}</p>", "<ul>"]
+    parts += [f"<li>{html.escape(line)}</li>" for line in _provenance(board)] + ["</ul>"]
+    for task, summary in summaries:
+        headers, rows = _table(summary)
+        parts += [f'<section id="{html.escape(task.slug)}"><h2>{html.escape(task.label)}</h2>',
+                  f"<p>{html.escape(_task_intro(summary))}</p>", tabulate(rows, headers, tablefmt="html")]
+        for caption, path in figures[task.slug]:
+            data = base64.b64encode(path.read_bytes()).decode()
+            parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/svg+xml;base64,{data}">'
+                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
