@@ -262,7 +262,9 @@ def leaderboard_build(stores, out) -> None:
 @leaderboard.command("publish")
 @click.option("--out", default="leaderboard", show_default=True, type=click.Path(file_okay=False))
 @click.option("--jobs", default=2, show_default=True, help="Runs in parallel processes.")
-def leaderboard_publish(out, jobs) -> None:
+@click.option("--stores", default=None, type=click.Path(file_okay=False),
+              help="Keep the runs' SQLite stores in this folder (default: a temporary one).")
+def leaderboard_publish(out, jobs, stores) -> None:
     """Run the published board from scratch (every built-in optimizer that supports each table problem,
     seeds 0-9, the source study's budget) and build it into OUT."""
     import tempfile
@@ -270,7 +272,7 @@ def leaderboard_publish(out, jobs) -> None:
     from pathlib import Path
 
     from bench.analysis.data import Board
-    from bench.analysis.publish import run_all, run_matrix
+    from bench.analysis.publish import PUBLISHED, run_all, run_matrix
     from bench.analysis.render import build
     from bench.registry import Registry
 
@@ -279,8 +281,8 @@ def leaderboard_publish(out, jobs) -> None:
     with tempfile.TemporaryDirectory() as tmp, _progress() as progress:
         task = progress.add_task("published board runs", total=len(specs))
         try:
-            stores = run_all(specs, Path(tmp), jobs, lambda done, spec: progress.update(task, completed=done))
-            board, _ = Board.from_stores(stores, {"origin": "bench leaderboard publish"})
+            files = run_all(specs, Path(stores or tmp), jobs, lambda done, spec: progress.update(task, completed=done))
+            board, _ = Board.from_stores(files, PUBLISHED)
             build(board, out)
         except Exception as exc:
             raise _fail(exc) from exc

@@ -84,7 +84,8 @@ class Board:
         runs, frames = [], []
         for new_id, (run, trials) in enumerate(entries, start=1):
             if runs and run_key(runs[-1]) == run_key(run):
-                raise BoardError(f"run {_name(run)} appears twice ({_origin(runs[-1])} and {_origin(run)})")
+                first, second = origin_label(runs[-1]["provenance"]), origin_label(run["provenance"])
+                raise BoardError(f"run {_name(run)} appears twice ({first} and {second})")
             runs.append({**run, "run_id": new_id})
             frames.append(trials.sort_values("number").assign(run_id=new_id))
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(RUN_COLUMNS))
@@ -124,5 +125,7 @@ def _name(run: dict[str, Any]) -> str:
     return f"{run['problem']} {'+'.join(run['objectives'])} {run['optimizer']} seed {run['seed']} budget {run['budget']:g}"
 
 
-def _origin(run: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted(run["provenance"].items()))
+def origin_label(provenance: dict[str, Any]) -> str:
+    """Where runs came from, for people: 'bench leaderboard publish', 'submission x.parquet (sha256 0123abcd4567)'."""
+    digest = provenance.get("file_sha256")
+    return provenance["origin"] + (f" (sha256 {digest[:12]})" if digest else "")

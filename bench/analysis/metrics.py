@@ -212,6 +212,8 @@ def critical_difference(final: dict[str, np.ndarray]):
 
 def summarize(task: Task) -> dict[str, Any]:
     """The task's aggregated results: per optimizer, curves and statistics over seeds."""
+    from bench.analysis.data import origin_label
+
     norm = normalizer(task)
     by_optimizer = {name: sorted((r for r in task.runs if r["optimizer"] == name), key=lambda r: r["seed"])
                     for name in task.optimizers()}
@@ -234,7 +236,7 @@ def summarize(task: Task) -> dict[str, Any]:
             mean, low, high = bootstrap_mean(rank_curves[name][:, -1])
             row.update(rank=float(mean), rank_low=float(low), rank_high=float(high))
         row.update(_trial_counts(task, runs))
-        row["origin"] = sorted({", ".join(f"{k} {v}" for k, v in sorted(r["provenance"].items())) for r in runs})
+        row["origin"] = sorted({origin_label(r["provenance"]) for r in runs})
         rows.append(row)
         mean, low, high = bootstrap_mean(curve)
         series.append({"optimizer": name, "axis": "trials", "x": np.arange(1, curve.shape[1] + 1), "regret": mean,

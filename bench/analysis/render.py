@@ -22,7 +22,9 @@ REGRET_NOTE = ("Normalized regret: 0 = the best value known for the problem (its
                "budget; lower is better, below 1 beats random search's median. With several objectives the value is "
                "the hypervolume (pymoo) of the results so far against the reference point shown. Intervals are "
                "95% percentile-bootstrap intervals of the mean over seeds. Rank: per seed, 1 = lowest final regret; "
-               "AUC: mean normalized regret over trials 1..budget (area under the anytime curve).")
+               "AUC: mean normalized regret over trials 1..budget (area under the anytime curve). Failed: share of "
+               "trials that failed or diverged. Measured: share of trial values that are real measurements (table "
+               "rows); the rest are the table's surrogate predictions for configurations it did not measure.")
 
 
 def build(board, out: str | Path, date: str | None = None) -> list[Path]:
@@ -159,8 +161,8 @@ def _multi_objective_figures(task, summary, folder, style, order) -> list[tuple[
     fig, ax = plt.subplots(figsize=(6, 5))
     everything = np.vstack([p for p in task.points.values() if len(p)])
     reference = pareto_front(everything) * signs
-    ax.plot(reference[:, 0], reference[:, 1], color="black", linewidth=0.8, drawstyle="steps-post",
-            label="best known front")
+    ax.plot(reference[:, 0], reference[:, 1], color="black", linewidth=0.8, drawstyle="steps-post", marker="x",
+            markersize=8, label="best known front (all runs)")
     for name in order:
         runs = sorted((r for r in task.runs if r["optimizer"] == name), key=lambda r: (-task.losses[r["run_id"]][-1],
                                                                                        r["seed"]))
@@ -219,9 +221,11 @@ def _seeds(seeds: list[int]) -> str:
 
 
 def _provenance(board) -> list[str]:
+    from bench.analysis.data import origin_label
+
     origins: dict[str, int] = {}
     for run in board.runs:
-        label = "; ".join(f"{k}: {v}" for k, v in sorted(run["provenance"].items()))
+        label = origin_label(run["provenance"])
         origins[label] = origins.get(label, 0) + 1
     versions = sorted({run["card"]["suite_version"] for run in board.runs})
     lines = [f"{n} runs from {label}" for label, n in sorted(origins.items())]

@@ -1,0 +1,211 @@
+"""The leaderboard: metrics, rebuild reproducibility, submissions, and the page in real Chromium."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import REPO, bench_cli
+
+PUBLISHED = REPO / "leaderboard"
+GENERATED = re.compile(r"Generated on \d{4}-\d{2}-\d{2} by bench ")
+LORA = "lora-hpo/llama-3.2-1b-alpaca"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _ok(out):
+    assert out.returncode == 0, out.stderr
+    return out
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _without_date(text: bytes) -> list[bytes]:
+    lines = text.splitlines()
+    dated = [i for i, line in enumerate(lines) if GENERATED.search(line.decode(errors="replace"))]
+    assert len(dated) <= 1
+    return [line for i, line in enumerate(lines) if i not in dated]
+
+
+# ------------------------------------------------------------------ metrics
+
+def test_hypervolume_and_front_of_known_points():
+    from bench.analysis.metrics import hypervolume, pareto_front
+
+    points = np.array([[0.5, 0.5], [0.25, 0.75], [0.6, 0.6], [2.0, 0.0]])
+    # union of [0.5,1]x[0.5,1] and [0.25,1]x[0.75,1]; (0.6, 0.6) is dominated, (2, 0) lies outside the reference
+    assert hypervolume(points, np.array([1.0, 1.0])) == pytest.approx(0.25 + 0.25 * 0.25)
+    assert pareto_front(points[:3]).tolist() == [[0.25, 0.75], [0.5, 0.5]]
+
+
+@pytest.fixture(scope="module")
+def small_board(tmp_path_factory):
+    """Branin (one objective) and ZDT1 (two), three optimizers, seeds 0-5, built through the CLI."""
+    folder = tmp_path_factory.mktemp("small")
+    store = str(folder / "r.sqlite")
+    _ok(bench_cli("run", "synthetic/branin", "synthetic/zdt1", "-o", "random", "-o", "lhs", "-o", "grid",
+                  "--budget", "12", "--seeds", "0-5", "--store", store))
+    from bench.analysis.data import Board
+
+    return Board.from_stores([store])[0]
+
+
+def test_regret_is_normalized_to_the_best_value_and_random_median(small_board):
+    from bench.analysis.metrics import build_tasks, normalizer, padded, summarize
+
+    for task in build_tasks(small_board):
+        norm = normalizer(task)
+        random_runs = [r for r in task.runs if r["optimizer"] == "random"]
+        assert np.median(padded(task, random_runs, norm)[:, -1]) == pytest.approx(1.0)
+        finals = padded(task, task.runs, norm)[:, -1]
+        assert finals.min() >= 0.0
+        if task.multi:  # the best known front mixes every run's results, so no single run need reach it
+            assert finals.min() > 0.0
+        else:  # branin declares its optimum; regret 0 is that value, which 12 trials do not reach
+            assert norm.best == pytest.approx(0.397887) and finals.min() > 0.0
+        summary = summarize(task)
+        ranks = {row["optimizer"]: row["rank"] for row in summary["rows"]}
+        assert sum(ranks.values()) == pytest.approx(len(ranks) * (len(ranks) + 1) / 2)
+        # our per-seed mean ranks are the ones autorank's Friedman test used
+        assert summary["cd_result"].rankdf["meanrank"].to_dict() == pytest.approx(ranks)
+        assert summary["test"]["omnibus"] == "friedman" and summary["test"]["posthoc"] == "nemenyi"
+
+
+# ------------------------------------------------------------------ the published board
+
+@pytest.mark.slow
+def test_rebuilding_the_published_board_from_its_data_gives_identical_files(tmp_path):
+    board = tmp_path / "board"
+    shutil.copytree(PUBLISHED, board)
+    for page in ("README.md", "index.html"):  # a stale page must be rewritten, not kept
+        (board / page).unlink()
+    shutil.rmtree(board / "figures")
+    _ok(bench_cli("leaderboard", "build", "--out", str(board)))
+    published, rebuilt = _files(PUBLISHED), _files(board)
+    assert sorted(rebuilt) == sorted(published)
+    for name, data in published.items():
+        if name in ("README.md", "index.html"):
+            assert _without_date(rebuilt[name]) == _without_date(data), name
+        else:
+            assert rebuilt[name] == data, name
+
+
+def test_published_board_covers_every_supported_optimizer_on_every_table_problem():
+    from bench.analysis.publish import run_matrix
+    from bench.registry import Registry
+
+    runs = json.loads((PUBLISHED / "data" / "runs.json").read_text())
+    on_board = {(r["problem"], tuple(r["objectives"]), r["optimizer"], r["seed"], r["budget"]) for r in runs}
+    expected = {(s.problem, tuple(s.objectives or ("hellaswag_acc",)), s.optimizer, s.seed, s.budget)
+                for s in run_matrix(Registry())}
+    assert on_board == expected
+    assert {p for p, *_ in expected} == {LORA, "lora-hpo/llama-3.2-3b-alpaca"}
+    assert {seed for *_, seed, _ in expected} == set(range(10)) and {b for *_, b in expected} == {50.0}
+
+
+@pytest.mark.slow
+def test_index_html_renders_tables_and_every_figure_in_chromium(tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Debian's chromium is needed: apt-get install -y --no-install-recommends chromium")
+    page = (PUBLISHED / "index.html").read_text()
+    probe = """<script>window.addEventListener('load', () => {
+      const imgs = [...document.querySelectorAll('figure img')], tables = [...document.querySelectorAll('table')];
+      const report = {figures: imgs.length,
+        decoded: imgs.filter(i => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().height > 50).length,
+        tables: tables.map(t => ({rows: t.rows.length, height: t.getBoundingClientRect().height}))};
+      const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(report);
+      document.body.appendChild(pre);});</script>"""
+    (tmp_path / "index.html").write_text(page.replace("</body>", probe + "</body>"))
+    with tempfile.TemporaryDirectory() as profile:
+        out = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=10000",
+                              "--dump-dom", (tmp_path / "index.html").as_uri()],
+                             capture_output=True, text=True, timeout=120)
+    found = re.search(r'<pre id="probe">(.*?)</pre>', out.stdout)
+    assert found, out.stderr[-2000:]
+    report = json.loads(found[1].replace("&quot;", '"'))
+    summary = json.loads((PUBLISHED / "data" / "summary.json").read_text())
+    figures = list((PUBLISHED / "figures").glob("*.svg"))
+    assert report["figures"] == len(figures) > 0
+    assert report["decoded"] == report["figures"]
+    assert [t["rows"] for t in report["tables"]] == [len(s["rows"]) + 1 for s in summary]
+    assert all(t["height"] > 0 for t in report["tables"])
+
+
+# ------------------------------------------------------------------ submissions
+
+@pytest.fixture(scope="module")
+def lora_board(tmp_path_factory):
+    """A board on the 1B table (random, lhs, cma; seeds 0-4, budget 8) and a good submission (de)."""
+    folder = tmp_path_factory.mktemp("lora")
+    board, store, theirs = folder / "board", str(folder / "board.sqlite"), str(folder / "theirs.sqlite")
+    _ok(bench_cli("run", LORA, "-o", "random", "-o", "lhs", "-o", "cma", "--budget", "8", "--seeds", "0-4",
+                  "--store", store))
+    _ok(bench_cli("leaderboard", "build", "--store", store, "--out", str(board)))
+    _ok(bench_cli("run", LORA, "-o", "de", "--budget", "8", "--seeds", "0-4", "--store", theirs))
+    _ok(bench_cli("export", str(folder / "good.parquet"), "--store", theirs))
+    _ok(bench_cli("run", LORA, "-o", "pso", "--budget", "8", "--seeds", "0-3", "--store", str(folder / "few.sqlite")))
+    _ok(bench_cli("export", str(folder / "few.parquet"), "--store", str(folder / "few.sqlite")))
+    return folder
+
+
+def _tampered(folder: Path, name: str, change) -> Path:
+    table = pq.read_table(folder / "good.parquet")
+    out = folder / name
+    pq.write_table(change(table).replace_schema_metadata(table.schema.metadata), out)
+    return out
+
+
+def _set(table, column: str, row: int, value):
+    import pyarrow as pa
+
+    values = table.column(column).to_pylist()
+    values[row] = value
+    return table.set_column(table.schema.get_field_index(column), column, pa.array(values, table.schema.field(column).type))
+
+
+@pytest.mark.slow
+def test_submissions_refused_with_a_reason_leave_the_board_unchanged_and_a_good_one_merges(lora_board):
+    board = lora_board / "board"
+    before = _files(board)
+    refusals = {
+        "sha.parquet": (lambda t: _set(t, "table_sha256", 5, "0" * 64), r"row 6 \(run \d+, trial 5\): table_sha256 0{64}"
+                                                                        r" is not the shipped table's"),
+        "column.parquet": (lambda t: t.drop(["cost"]), r"missing column 'cost'"),
+        "value.parquet": (lambda t: _set(t, "objective.hellaswag_acc", 3, 0.99),
+                          r"row 4 \(run \d+, trial 3\): hellaswag_acc 0.99 is not what the table gives"),
+    }
+    files = {name: _tampered(lora_board, name, change) for name, (change, _) in refusals.items()}
+    files["few.parquet"], expected = lora_board / "few.parquet", {name: reason for name, (_, reason) in refusals.items()}
+    expected["few.parquet"] = r"pso on .* has 4 seeds; the board needs at least the 5 seeds 0-4 \(missing: 4\)"
+    for name, path in files.items():
+        out = bench_cli("leaderboard", "submit", str(path), "--board", str(board))
+        assert out.returncode != 0, name
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and re.search(expected[name], lines[0]), (name, out.stderr)
+        assert _files(board) == before, name
+
+    _ok(bench_cli("leaderboard", "submit", str(lora_board / "good.parquet"), "--board", str(board)))
+    runs = json.loads((board / "data" / "runs.json").read_text())
+    submitted = [r for r in runs if r["optimizer"] == "de"]
+    digest = hashlib.sha256((lora_board / "good.parquet").read_bytes()).hexdigest()
+    assert len(submitted) == 5 and all(r["provenance"] == {"origin": "submission good.parquet",
+                                                           "file_sha256": digest} for r in submitted)
+    assert len(runs) == 20
+    [summary] = json.loads((board / "data" / "summary.json").read_text())
+    assert {row["optimizer"] for row in summary["rows"]} == {"random", "lhs", "cma", "de"}
+    assert "de" in (board / "README.md").read_text()
+    again = bench_cli("leaderboard", "submit", str(lora_board / "good.parquet"), "--board", str(board))
+    assert again.returncode != 0 and "already on the board" in again.stderr
