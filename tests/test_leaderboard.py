@@ -140,7 +140,8 @@ def test_index_html_renders_tables_and_every_figure_in_chromium(tmp_path):
     figures = list((PUBLISHED / "figures").glob("*.svg"))
     assert report["figures"] == len(figures) > 0
     assert report["decoded"] == report["figures"]
-    assert [t["rows"] for t in report["tables"]] == [len(s["rows"]) + 1 for s in summary]
+    # the overview (a row per task), then each task's table (a row per optimizer), headers included
+    assert [t["rows"] for t in report["tables"]] == [len(summary) + 1] + [len(s["rows"]) + 1 for s in summary]
     assert all(t["height"] > 0 for t in report["tables"])
 
 

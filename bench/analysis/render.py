@@ -57,13 +57,18 @@ def _write_aggregates(summaries: list[dict[str, Any]], folder: Path) -> None:
                 curves.append({"problem": s["problem"], "objectives": "+".join(o["name"] for o in s["objectives"]),
                                "optimizer": series["optimizer"], "axis": series["axis"], "x": float(x),
                                **{k: float(series[k][i]) for k in ("regret", "low", "high", "rank")}})
-    (folder / "summary.json").write_text(json.dumps(tables, indent=1, sort_keys=True, allow_nan=False,
-                                                    default=_json_float) + "\n")
+    (folder / "summary.json").write_text(json.dumps(_finite(tables), indent=1, sort_keys=True, allow_nan=False)
+                                         + "\n")
     pq.write_table(pa.Table.from_pylist(curves), folder / "curves.parquet")
 
 
-def _json_float(value):
-    raise TypeError(f"cannot write {type(value).__name__} to summary.json")
+def _finite(value):
+    """JSON has no NaN: a statistic that does not exist (no successful trial, say) is written as null."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return None if isinstance(value, float) and value != value else value
 
 
 # ---------------------------------------------------------------- figures
@@ -196,6 +201,22 @@ def _table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def _overview(summaries) -> tuple[list[str], list[list[str]]]:
+    """One row per task: the best optimizer by mean rank, and which others the Nemenyi test cannot separate from it."""
+    headers = ["problem", "objectives", "best (mean rank)", "its final regret", "Friedman p",
+               "not significantly worse than the best (Nemenyi)"]
+    rows = []
+    for task, summary in summaries:
+        best = summary["rows"][0]
+        test = summary.get("test")
+        tied = [row["optimizer"] for row in summary["rows"][1:]
+                if test and "rank" in row and row["rank"] - best["rank"] <= test["critical_difference"]]
+        rows.append([task.problem, " + ".join(o["name"] for o in summary["objectives"]),
+                     f"{best['optimizer']} ({best.get('rank', float('nan')):.2f})", _ci(best, "regret"),
+                     f"{test['pvalue']:.3g}" if test else "-", ", ".join(tied) if test else "-"])
+    return headers, rows
+
+
 def _task_intro(summary: dict[str, Any]) -> str:
     objectives = ", ".join(f"{o['name']} ({'maximize' if o['direction'] == 'max' else 'minimize'})"
                            for o in summary["objectives"])
@@ -239,6 +260,7 @@ def _readme(board, summaries, figures, generated: str) -> str:
 
     lines = ["# bench leaderboard", "", generated, "", REGRET_NOTE, ""]
     lines += [f"- {line}" for line in _provenance(board)] + [""]
+    lines += ["## Overview", "", tabulate(*reversed(_overview(summaries)), tablefmt="github"), ""]
     for task, summary in summaries:
         headers, rows = _table(summary)
         lines += [f"## {task.label}", "", _task_intro(summary), "", tabulate(rows, headers, tablefmt="github"), ""]
@@ -259,6 +281,7 @@ def _html(board, summaries, figures, out: Path, generated: str) -> str:
              f"<style>{_CSS}</style></head><body>", "<h1>bench leaderboard</h1>",
              f'<p class="generated">{html.escape(generated)}</p>', f"<p>{html.escape(REGRET_NOTE)}</p>", "<ul>"]
     parts += [f"<li>{html.escape(line)}</li>" for line in _provenance(board)] + ["</ul>"]
+    parts += ["<h2>Overview</h2>", tabulate(*reversed(_overview(summaries)), tablefmt="html")]
     for task, summary in summaries:
         headers, rows = _table(summary)
         parts += [f'<section id="{html.escape(task.slug)}"><h2>{html.escape(task.label)}</h2>',
