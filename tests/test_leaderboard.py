@@ -187,6 +187,8 @@ def test_submissions_refused_with_a_reason_leave_the_board_unchanged_and_a_good_
         "column.parquet": (lambda t: t.drop(["cost"]), r"missing column 'cost'"),
         "value.parquet": (lambda t: _set(t, "objective.hellaswag_acc", 3, 0.99),
                           r"row 4 \(run \d+, trial 3\): hellaswag_acc 0.99 is not what the table gives"),
+        "status.parquet": (lambda t: _set(t, "status", 2, "failed"),
+                           r"row 3 \(run \d+, trial 2\): status failed, but the table answers this configuration ok"),
     }
     files = {name: _tampered(lora_board, name, change) for name, (change, _) in refusals.items()}
     files["few.parquet"], expected = lora_board / "few.parquet", {name: reason for name, (_, reason) in refusals.items()}

@@ -112,6 +112,10 @@ def _check_trials(refuse, rows, run: dict[str, Any], card: dict[str, Any], probl
         refuse(f"run {run['run_id']}: trial numbers are not 0..{len(rows) - 1} (a trial was removed or repeated)")
     if len(rows) > run["budget"]:
         refuse(f"run {run['run_id']} has {len(rows)} trials, more than its budget {run['budget']:g}")
+    absent = [f"config.{name}" for name in problem.space if f"config.{name}" not in rows.columns]
+    absent += [f"objective.{name}" for name in run["objectives"] if f"objective.{name}" not in rows.columns]
+    if absent:
+        refuse(f"missing column {absent[0]!r} (run {run['run_id']} of {run['problem']} needs it)")
     integer = {hp.name for hp in problem.space.values() if "Integer" in type(hp).__name__}
     for index, row in rows.iterrows():
         where = f"row {_row(index)} (run {run['run_id']}, trial {row['number']})"
@@ -120,19 +124,16 @@ def _check_trials(refuse, rows, run: dict[str, Any], card: dict[str, Any], probl
                 refuse(f"{where}: {field} {row[field]!r} differs from its run card's {card[field]!r}")
         if _present(row["table_sha256"]) and row["table_sha256"] != sha:
             refuse(f"{where}: table_sha256 {row['table_sha256']} is not the shipped table's {sha}")
-        if row["status"] != "ok":
-            continue
         config = {name: (int(row[f"config.{name}"]) if name in integer else row[f"config.{name}"])
-                  for name in problem.space if f"config.{name}" in rows.columns and _present(row[f"config.{name}"])}
+                  for name in problem.space if _present(row[f"config.{name}"])}
         try:
             expected = problem.evaluate(validate(problem.space, config), None, run["seed"])
         except InvalidConfiguration as exc:
             refuse(f"{where}: {exc}")
-        for name in run["objectives"]:
-            column = f"objective.{name}"
-            if column not in rows.columns:
-                refuse(f"missing column {column!r} (run {run['run_id']} optimizes {name})")
-            value = row[column]
+        if row["status"] != expected.status.value:
+            refuse(f"{where}: status {row['status']}, but the table answers this configuration {expected.status.value}")
+        for name in run["objectives"] if expected.ok else ():
+            value = row[f"objective.{name}"]
             if not _present(value) or not math.isclose(value, expected.objectives[name], rel_tol=VALUE_TOLERANCE):
                 refuse(f"{where}: {name} {value} is not what the table gives for this configuration "
                        f"({expected.objectives[name]}); the file was altered")
