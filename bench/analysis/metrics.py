@@ -202,11 +202,14 @@ def critical_difference(final: dict[str, np.ndarray]):
     """Friedman test + Nemenyi post-hoc (autorank, non-parametric) on final regret, seeds as blocks."""
     import contextlib
     import io
+    import warnings
 
     import pandas as pd
     from autorank import autorank
 
-    with contextlib.redirect_stdout(io.StringIO()):  # autorank prints its choice of test
+    # autorank prints its choice of test, and its normality checks warn on tied columns (which it then ignores)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         return autorank(pd.DataFrame(final), alpha=ALPHA, order="ascending", force_mode="nonparametric")
 
 
