@@ -41,6 +41,7 @@ class Capabilities:
     asynchronous: bool = True  # may be asked while earlier trials are still running
     conditional: bool = True  # conditional hyperparameters (ConfigSpace conditions)
     categorical: bool = True
+    genotype: str | None = None  # a problem-specific search: only spaces whose meta["genotype"] is this
 
     def to_dict(self) -> dict[str, bool]:
         return asdict(self)

@@ -36,6 +36,9 @@ def check_supported(name: str, capabilities: Capabilities, problem: Problem, obj
                           " (choose one with --objective)")
     if not multi and not capabilities.single_objective:
         raise Unsupported(f"optimizer {name} is multi-objective only; this problem has one objective")
+    if capabilities.genotype and (problem.space.meta or {}).get("genotype") != capabilities.genotype:
+        raise Unsupported(f"optimizer {name} searches only {capabilities.genotype} genotypes; choose a "
+                          f"{capabilities.genotype} problem or a general optimizer")
     hps = list(problem.space.values())
     if problem.space.conditions and not capabilities.conditional:
         raise Unsupported(f"optimizer {name} cannot search conditional spaces")
