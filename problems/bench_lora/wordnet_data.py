@@ -17,17 +17,16 @@ from __future__ import annotations
 import json
 import random
 import re
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.wordnet import copy_license, synsets
 from bench_lora.live import multiple_choice_task
 
 SEED = 0
 EVAL_ITEMS = 800
 TRAIN_ITEMS = 4000
-POS_FILES = ("noun", "verb", "adj", "adv")
 WORD = re.compile(r"[a-z]{3,14}")
 INSTRUCTION = "Which word matches this definition? Answer with the word only."
 
@@ -45,22 +44,14 @@ def parse(wordnet: Path) -> list[Entry]:
     """One entry per synset whose first single-word lemma is a plain lowercase word (no proper
     names or genera); definitions that use the word itself, or are very short or long, are left out."""
     entries = []
-    for pos in POS_FILES:
-        for line in (wordnet / f"data.{pos}").read_text(encoding="latin-1").splitlines():
-            if line.startswith("  "):  # the license header
-                continue
-            fields, _, gloss = line.partition(" | ")
-            parts = fields.split()
-            offset, lexfile, count = parts[0], int(parts[1]), int(parts[3], 16)
-            lemmas = [re.sub(r"\(.*\)$", "", parts[4 + 2 * i]) for i in range(count)]
-            definition = gloss.split('; "')[0].strip().rstrip(";").strip()
-            words = [w for w in lemmas if WORD.fullmatch(w)]
-            if not words or not 4 <= len(definition.split()) <= 30:
-                continue
-            word = words[0]
-            if re.search(rf"\b{word}", definition.lower()):
-                continue
-            entries.append(Entry(word, definition, pos, lexfile, f"{pos}:{offset}"))
+    for synset in synsets(wordnet):
+        words = [w for w in synset.lemmas if WORD.fullmatch(w)]
+        if not words or not 4 <= len(synset.definition.split()) <= 30:
+            continue
+        word = words[0]
+        if re.search(rf"\b{word}", synset.definition.lower()):
+            continue
+        entries.append(Entry(word, synset.definition, synset.pos, synset.lexfile, synset.synset))
     return entries
 
 
@@ -93,9 +84,7 @@ def build(wordnet: Path, out: Path) -> dict[str, int]:
     (out / "eval.jsonl").write_text("".join(json.dumps(item) + "\n" for item in evaluation))
     (out / "train.jsonl").write_text("".join(json.dumps(item) + "\n" for item in training))
     (out / "wordnet_mc.yaml").write_text(multiple_choice_task("wordnet_mc", ("acc", "acc_norm")))
-    license_text = Path("/usr/share/doc/wordnet-base/copyright")
-    if license_text.exists():
-        shutil.copyfile(license_text, out / "LICENSE-wordnet")
+    copy_license(out)
     return {"eval": len(evaluation), "train": len(training)}
 
 
