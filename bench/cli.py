@@ -325,6 +325,10 @@ def _print_summaries(summaries) -> None:
                      sources, best, "" if s["status"] == "complete" else s["status"]])
     headers = ["run", "problem", "optimizer", "seed", "mode", "trials", "failed", "sources", "best", ""]
     click.echo(tabulate(rows, headers=headers))
+    for s in summaries:
+        if s.get("pareto_front"):
+            click.echo(f"\nPareto front of run {s['run']} ({s['problem']}, {s['optimizer']}):")
+            click.echo(tabulate(s["pareto_front"], headers="keys", floatfmt=".6g"))
 
 
 class _QuietProgress:

@@ -216,4 +216,29 @@ def summarize(store: Store, problem: str | None = None) -> list[dict[str, Any]]:
             "mode": run["mode"], "status": run["status"], "trials": len(trials),
             "failed": sum(not st.result.ok for st in trials), "sources": sources, "best": best,
         })
+        optimized = run["card"].get("optimized_objectives") or []
+        if len(optimized) > 1:
+            out[-1]["pareto_front"] = pareto_front(trials, run["card"]["problem_info"]["objectives"], optimized)
     return out
+
+
+def pareto_front(trials: list[StoredTrial], objectives: list[dict], names: list[str]) -> list[dict[str, Any]]:
+    """The non-dominated ok trials on the optimized objectives, at the highest fidelity evaluated
+    (as ``Optimizer.incumbent`` chooses them), sorted by the first objective."""
+    import math
+
+    import numpy as np
+
+    from bench.optimizer import non_dominated
+
+    ok = [st for st in trials if st.result.ok]
+    if not ok:
+        return []
+    level = lambda st: math.inf if st.result.fidelity is None else st.result.fidelity  # noqa: E731
+    top = max(level(st) for st in ok)
+    ok = [st for st in ok if level(st) == top]
+    signs = {o["name"]: (1 if o["direction"] == "min" else -1) for o in objectives}
+    values = np.array([[signs[n] * st.result.objectives[n] for n in names] for st in ok])
+    front = [{"trial": st.number, **{n: st.result.objectives[n] for n in names}}
+             for st, keep in zip(ok, non_dominated(values)) if keep]
+    return sorted(front, key=lambda row: signs[names[0]] * row[names[0]])

@@ -185,6 +185,7 @@ def test_show_json_and_parquet_export(tmp_path, store):
     runs = json.loads(bench_cli("show", "--store", str(store), "--json").stdout)
     assert [(r["seed"], r["trials"], r["failed"]) for r in runs] == [(0, 12, 0), (3, 12, 0)]
     assert set(runs[0]["best"]) == {"f1", "f2"}
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     out = tmp_path / "trials.parquet"
@@ -193,6 +194,13 @@ def test_show_json_and_parquet_export(tmp_path, store):
     assert table.num_rows == 24
     assert {"objective.f1", "objective.f2", "config.x01", "seed", "cost"} <= set(table.column_names)
     assert min(table.column("objective.f1").to_pylist()) == min(r["best"]["f1"] for r in runs)
+    front = runs[0]["pareto_front"]  # two optimized objectives: show has the non-dominated trials
+    values = table.filter(pc.equal(table.column("seed"), 0)).select(["objective.f1", "objective.f2"]).to_pylist()
+    points = [(v["objective.f1"], v["objective.f2"]) for v in values]
+    expected = sorted(p for p in points if not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in points))
+    assert [(row["f1"], row["f2"]) for row in front] == expected
+    text = bench_cli("show", "--store", str(store)).stdout
+    assert f"Pareto front of run {runs[0]['run']}" in text and len(expected) >= 1
 
 
 def test_a_file_that_is_not_a_store_is_refused(tmp_path):
