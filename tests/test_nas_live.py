@@ -62,6 +62,7 @@ def tiny_setup(root, **changes) -> NasSetup:
     return NasSetup(**{**values, **changes})
 
 
+@pytest.mark.slow
 def test_phase_0_updates_only_new_modules_and_phase_1_all(stand_ins):
     live = NasLive(tiny_setup(stand_ins))
     dims = live.dims
@@ -79,6 +80,7 @@ def test_phase_0_updates_only_new_modules_and_phase_1_all(stand_ins):
     assert not torch.equal(model.blocks[0].attention.query.weight, before["blocks.0.attention.query.weight"])
 
 
+@pytest.mark.slow
 def test_a_candidate_is_trained_scored_and_stored_and_a_divergence_is_stored_as_diverged(stand_ins, tmp_path,
                                                                                           monkeypatch):
     spec = Registry().problem("distilbert-nas/minilm-wordnet-qa")
@@ -101,6 +103,7 @@ def test_a_candidate_is_trained_scored_and_stored_and_a_divergence_is_stored_as_
     assert all("loss" in t.result.error for t in trials)
 
 
+@pytest.mark.slow
 def test_the_distilbert_squad_instance_loads_local_stand_ins(stand_ins, monkeypatch):
     monkeypatch.setenv("BENCH_NAS_PARENT", str(stand_ins / "parent"))
     monkeypatch.setenv("BENCH_NAS_CORPUS", str(stand_ins / "corpus.txt"))
