@@ -150,3 +150,17 @@ def test_nsga2_nas_is_registered_and_refuses_other_spaces():
     with pytest.raises(Unsupported, match="distilbert-nas"):
         check_supported("nsga2-nas", spec.capabilities, other, other.objectives)
     check_supported("nsga2-nas", spec.capabilities, Toy(), Toy().objectives)
+
+
+@pytest.mark.parametrize("name", ["random", "nsga2", "nsga2-nas"])
+def test_general_optimizers_search_the_genotype_space_too(name, tmp_path):
+    from bench.runner import RunSpec, run
+    from bench.store import Store
+
+    store = Store(tmp_path / "r.sqlite")
+    run_id = run(RunSpec("distilbert-nas/toy", name, 0, 10, "live"), store, Registry(), problem=Toy())
+    trials = store.trials(run_id)
+    assert len(trials) == 10
+    for st in trials:
+        assert validate(SPACE, st.trial.config) == st.trial.config
+        Genotype.from_config(st.trial.config, DIMS)
