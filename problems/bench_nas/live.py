@@ -384,7 +384,7 @@ class NasLive:
         return 1000 * statistics.median(times)
 
     def evaluate(self, genotype, steps: int, seed: int) -> Result:
-        from bench_nas.genotype import count_params
+        from bench_nas.genotype import Genotype, count_params
         from bench_nas.model import build
         from bench_nas.squad import score
 
@@ -406,7 +406,7 @@ class NasLive:
             return Result.failure(str(exc), time.perf_counter() - started, Status.DIVERGED, fidelity=steps,
                                   extra={**extra, "curve": exc.curve})
         params = count_params(genotype)
-        extra.update(scores, params_ratio=params / count_params(type(genotype).parent(self.dims)),
+        extra.update(scores, params_ratio=params / count_params(Genotype.parent(self.dims)),
                      peak_memory_mb=peak_memory_mb(self.device))
         objectives = {"qa_score": (scores["f1"] + scores["exact_match"]) / 2, "params": float(params),
                       "latency_ms": self.latency_ms(model)}
