@@ -108,7 +108,9 @@ def test_the_distilbert_squad_instance_loads_local_stand_ins(stand_ins, monkeypa
     monkeypatch.setenv("BENCH_NAS_PARENT", str(stand_ins / "parent"))
     monkeypatch.setenv("BENCH_NAS_CORPUS", str(stand_ins / "corpus.txt"))
     monkeypatch.setenv("BENCH_NAS_QA", str(stand_ins / "squad.json"))
-    problem = Registry().problem("distilbert-nas/distilbert-squad").create("live")
+    spec = Registry().problem("distilbert-nas/distilbert-squad")
+    problem = spec.create("live")
+    assert [o.name for o in problem.objectives] == list(spec.objectives) and spec.multi_fidelity
     live = problem.live
     assert live.setup.max_length == 384 and live.setup.stride == 128 and live.dims.hidden == 32
     assert len(live.test) == 24  # the source's 80/20 split of the training questions

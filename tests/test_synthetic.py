@@ -48,8 +48,13 @@ def test_hartmann6_cost_scales_with_fidelity(registry):
     assert problem.evaluate(config, 10, 0).cost == pytest.approx(0.1)
 
 
+HUB_ONLY = {"distilbert-nas/distilbert-squad"}  # no offline default; checked with local stand-ins in test_nas_live
+
+
 def test_specs_match_the_problems_they_create(registry):
     for name, spec in registry.problems.items():
+        if name in HUB_ONLY:
+            continue
         problem = spec.create()
         assert [o.name for o in problem.objectives] == list(spec.objectives), name
         assert (problem.fidelity is not None) == spec.multi_fidelity, name
