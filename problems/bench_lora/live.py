@@ -49,6 +49,12 @@ class LiveSetup:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def meant_as_path(location: str) -> bool:
+    """An absolute or ./-relative location names a local file, never a hub id: if it is missing,
+    that is the user's error to report, not a download to try."""
+    return Path(location).is_absolute() or location.startswith(".")
+
+
 def device_and_dtype():
     """CUDA with bf16 where supported; else the CPU, with bf16 autocast on CPUs that run it fast."""
     import torch
@@ -107,7 +113,7 @@ def load_examples(source: str) -> list[dict[str, str]]:
         text = path.read_text()
         items = json.loads(text) if text.lstrip().startswith("[") else [json.loads(line) for line in text.splitlines()
                                                                          if line.strip()]
-    elif path.is_absolute() or source.startswith("."):
+    elif meant_as_path(source):
         raise LiveSetupError(f"training data {source} does not exist; pass an Alpaca-format JSON/JSONL file")
     else:
         from datasets import load_dataset
@@ -137,7 +143,7 @@ class LiveLoRA:
     def __init__(self, setup: LiveSetup) -> None:
         self.setup = setup
         model_path = Path(setup.model)
-        if not model_path.exists() and (model_path.is_absolute() or setup.model.startswith(".")):
+        if not model_path.exists() and meant_as_path(setup.model):
             raise LiveSetupError(f"model path {setup.model} does not exist; pass an existing folder or a hub id")
         self.examples = load_examples(setup.data)
         self._check_tasks()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.trial import Result, Status
-from bench_lora.live import LiveSetupError, device_and_dtype, peak_memory_mb
+from bench_lora.live import LiveSetupError, device_and_dtype, meant_as_path, peak_memory_mb
 
 MAX_ANSWER_TOKENS = 48
 EXPLODED = 100.0  # an MLM or QA loss above this (ln of a 30k vocabulary is 10.3) has exploded
@@ -53,7 +53,7 @@ def _load_lines(source: str) -> tuple[list[str], list[str]]:
     if path.exists():
         lines = [line for line in path.read_text().splitlines() if line.strip()]
         return [x for i, x in enumerate(lines) if i % 50], lines[::50]
-    if path.is_absolute() or source.startswith("."):
+    if meant_as_path(source):
         raise LiveSetupError(f"MLM corpus {source} does not exist; pass a text file or a hub data set id")
     from datasets import load_dataset
 
@@ -96,7 +96,7 @@ def _load_qa(source: str) -> tuple[list[dict], list[dict]]:
         return tuple(flatten_squad(json.loads((path / n).read_text())) for n in ("train.json", "test.json"))
     if path.exists():
         return split_train_test(flatten_squad(json.loads(path.read_text())))
-    if path.is_absolute() or source.startswith("."):
+    if meant_as_path(source):
         raise LiveSetupError(f"QA data {source} does not exist; pass a SQuAD-format file or folder, or a hub id")
     from datasets import load_dataset
 
@@ -120,7 +120,7 @@ class NasLive:
 
         self.setup = setup
         path = Path(setup.parent)
-        if not path.exists() and (path.is_absolute() or setup.parent.startswith(".")):
+        if not path.exists() and meant_as_path(setup.parent):
             raise LiveSetupError(f"parent model {setup.parent} does not exist; pass a folder or a hub id")
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # a missing MLM head is expected (phase 0 trains it), not news
