@@ -265,7 +265,7 @@ def surrogate_quality(x: np.ndarray, y: np.ndarray, groups: list, folds: int = 1
         predicted[test] = [model.predict(row)["y"] for row in x[test]]
     quality: dict[str, Any] = {"folds": folds, **_agreement(predicted, y)}
     if levels is not None:
-        quality["levels"] = {_level_key(level): {"rows": int(sum(np.equal(levels, level))),
+        quality["levels"] = {level_key(level): {"rows": int(sum(np.equal(levels, level))),
                                                  **_agreement(predicted[np.equal(levels, level)],
                                                               y[np.equal(levels, level)])}
                              for level in sorted(set(levels))}
@@ -279,7 +279,7 @@ def _agreement(predicted: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
     return {"spearman": None if math.isnan(rho) else round(rho, 4), "mae": round(float(np.abs(predicted - y).mean()), 5)}
 
 
-def _level_key(level: float) -> str:
+def level_key(level: float) -> str:
     """A fidelity level as a JSON object key: 15 -> "15", 0.5 -> "0.5"."""
     return f"{level:g}"
 
@@ -290,6 +290,7 @@ def write_table(
     manifest: dict[str, Any],
     directory: Path,
     surrogate: bool = True,
+    types: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``name.parquet`` and ``name.json`` (schema, sha256, rows, surrogate and its quality).
 
@@ -297,12 +298,13 @@ def write_table(
     computed from the data, so a rebuild from the same rows gives the same files. With a
     ``fidelity.column``, the surrogate also takes the level (as a share of the top level) and its
     quality is reported per level; with a ``status`` column it is fitted on the ok rows only.
+    ``types`` fixes the Arrow type of columns that may hold only nulls (an error column, say).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     data = directory / f"{name}.parquet"
-    table = pa.Table.from_pydict(columns)
+    table = pa.Table.from_pydict({c: pa.array(v, type=(types or {}).get(c)) for c, v in columns.items()})
     pq.write_table(table, data, compression="zstd")
     manifest = {
         "manifest_version": MANIFEST_VERSION,
