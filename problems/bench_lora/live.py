@@ -267,13 +267,14 @@ class LiveLoRA:
         for name, (task, metric) in self.setup.objectives.items():
             results = out["results"][task]
             scores[name] = (float(results[f"{metric},none"]), float(results.get(f"{metric}_stderr,none", math.nan)))
+        self.items = sum(out.get("n-samples", {}).get(task, {}).get("effective", 0) for task in tasks) or None
         return scores
 
     def evaluate(self, config: dict[str, Any], steps: int, seed: int) -> Result:
         import torch
         from transformers import get_cosine_schedule_with_warmup
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         rng = random.Random(seed)
         model = self.adapted(config, seed)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -295,7 +296,11 @@ class LiveLoRA:
                 tick = time.perf_counter()
                 scores = self.score(model, seed)
                 eval_seconds += time.perf_counter() - tick
-                curve.append({"steps": level, "train_loss": losses[-1], **{k: v for k, (v, _) in scores.items()}})
+                # the learning-curve contract of bench table build: what an evaluation stopped here costs
+                curve.append({"steps": level, "train_loss": losses[-1], **{k: v for k, (v, _) in scores.items()},
+                              **{f"{k}_stderr": stderr for k, (_, stderr) in scores.items()}, "items": self.items,
+                              "cpu_seconds": time.process_time() - cpu_started,
+                              "wall_seconds": time.perf_counter() - started})
         except torch.OutOfMemoryError as exc:
             return Result.failure(f"OutOfMemoryError: {str(exc).splitlines()[0]}", time.perf_counter() - started,
                                   fidelity=steps, extra={"losses": losses, "curve": curve})
