@@ -24,6 +24,34 @@ _store_option = click.option(
 )
 
 
+def _executor_options(command):
+    """Where trials run: the same options for `bench run` and `bench table build`."""
+    for option in reversed([
+        click.option("--workers", default=1, show_default=True,
+                     help="Parallel workers: simulated with --executor local, real processes otherwise."),
+        click.option("--executor", type=click.Choice(["local", "process", "dask"]), default="local",
+                     show_default=True, help="local: in-process on a simulated clock; process: a local process"
+                     " pool; dask: a Dask cluster."),
+        click.option("--scheduler", default=None, help="Dask: address of a running scheduler, e.g. tcp://host:8786."),
+        click.option("--cluster", "cluster_file", type=click.Path(dir_okay=False), default=None,
+                     help="Dask: a dask-jobqueue cluster (Slurm, PBS, ...) from this YAML file."),
+        click.option("--gpus", default=None, help="process/dask: pin one worker per listed GPU, e.g. 0,1,2,3."),
+        click.option("--retries", default=1, show_default=True,
+                     help="process/dask: run a trial again this often when its worker dies."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _make_executor(executor, workers, scheduler, cluster_file, gpus, retries):
+    from bench.executors import make_executor
+
+    gpu_list = tuple(g.strip() for g in gpus.split(",") if g.strip()) if gpus else ()
+    if gpu_list and workers != len(gpu_list):
+        raise ValueError(f"--gpus lists {len(gpu_list)} GPUs; give --workers {len(gpu_list)}, one per GPU")
+    return make_executor(executor, workers, retries=retries, gpus=gpu_list, scheduler=scheduler, cluster=cluster_file)
+
+
 def parse_seeds(text: str) -> list[int]:
     """'0-9', '0,3,5' or a mix like '0-2,7' -> sorted distinct seeds."""
     seeds: set[int] = set()
@@ -82,16 +110,7 @@ def list_command(what: str | None, as_json: bool) -> None:
               help="Evaluations per run (full-fidelity equivalents).")
 @click.option("--seeds", default="0", show_default=True, help="Seeds, e.g. 0-9 or 0,3,5.")
 @click.option("--mode", type=click.Choice(MODES), default=None, help="Default: the problem's first mode.")
-@click.option("--workers", default=1, show_default=True,
-              help="Parallel workers: simulated with --executor local, real processes otherwise.")
-@click.option("--executor", type=click.Choice(["local", "process", "dask"]), default="local", show_default=True,
-              help="local: in-process on a simulated clock; process: a local process pool; dask: a Dask cluster.")
-@click.option("--scheduler", default=None, help="Dask: address of a running scheduler, e.g. tcp://host:8786.")
-@click.option("--cluster", "cluster_file", type=click.Path(dir_okay=False), default=None,
-              help="Dask: a dask-jobqueue cluster (Slurm, PBS, ...) from this YAML file.")
-@click.option("--gpus", default=None, help="process/dask: pin one worker per listed GPU, e.g. 0,1,2,3.")
-@click.option("--retries", default=1, show_default=True,
-              help="process/dask: run a trial again this often when its worker dies.")
+@_executor_options
 @click.option("--max-cost", type=float, default=None, help="Also stop once trials' summed cost reaches this (s).")
 @click.option("--objective", "objectives", multiple=True,
               help="Objective to optimize; repeat for several. Default: the problem's default objectives.")
@@ -101,7 +120,6 @@ def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler,
         max_cost, objectives, store, resume) -> None:
     """Run every PROBLEM x --optimizer x seed and store the trials."""
     from bench import runner
-    from bench.executors import make_executor
     from bench.optimizer import check_supported
     from bench.registry import Registry
     from bench.store import Store
@@ -116,11 +134,7 @@ def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler,
                 check_supported(name, capabilities, problem, problem.select_objectives(objectives or None))
         specs = [runner.RunSpec(p, o, s, budget, instances[p].mode, workers, max_cost, objectives or None)
                  for p in problems for o in optimizers for s in seed_list]
-        gpu_list = tuple(g.strip() for g in gpus.split(",") if g.strip()) if gpus else ()
-        if gpu_list and workers != len(gpu_list):
-            raise ValueError(f"--gpus lists {len(gpu_list)} GPUs; give --workers {len(gpu_list)}, one per GPU")
-        running = make_executor(executor, workers, retries=retries, gpus=gpu_list, scheduler=scheduler,
-                                cluster=cluster_file)
+        running = _make_executor(executor, workers, scheduler, cluster_file, gpus, retries)
         results = Store(store)
     except Exception as exc:
         raise _fail(exc) from exc
@@ -173,7 +187,7 @@ def export(out, store, problem) -> None:
 
 @main.group()
 def table() -> None:
-    """Shipped tables of real measurements: list, inspect, verify."""
+    """Tables of real measurements: list, inspect, verify, build."""
 
 
 @table.command("list")
@@ -229,6 +243,54 @@ def table_verify(names) -> None:
             click.echo(f"ok   {name}: {manifest['rows']} rows, sha256 {manifest['sha256']}")
     if failures:
         raise click.ClickException(f"{failures} table(s) failed verification")
+
+
+@table.command("build")
+@click.argument("problem")
+@click.option("--design", required=True, help="The configurations to measure: sobol:N (a scrambled Sobol design).")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Folder of the table: NAME.trials.jsonl (the measured rows, to commit) and the table files.")
+@click.option("--seeds", default="0", show_default=True,
+              help="Training seeds, e.g. 0-2: the first measures every design point, the others --repeats of them.")
+@click.option("--repeats", default=0, show_default=True,
+              help="Design points measured again on each further seed (the table's noise model).")
+@_executor_options
+@click.option("--store", default=None, type=click.Path(dir_okay=False),
+              help="SQLite store of the build's runs. Default: OUT/NAME.build.sqlite.")
+@click.option("--resume", is_flag=True, help="Continue an unfinished build (from its store, or from the rows file).")
+@click.option("--append", default=None,
+              help="Add this build's rows to an existing built table (its name, or the path of its .json manifest).")
+def table_build(problem, design, out, seeds, repeats, workers, executor, scheduler, cluster_file, gpus, retries,
+                store, resume, append) -> None:
+    """Measure the table of PROBLEM live: a design of configurations through the runner, resumable, rows as text."""
+    from bench.build import build, table_name
+    from bench.registry import Registry
+
+    try:
+        seed_list = parse_seeds(seeds)
+    except click.BadParameter as exc:
+        raise click.ClickException(exc.format_message()) from exc
+    try:
+        running = _make_executor(executor, workers, scheduler, cluster_file, gpus, retries)
+    except Exception as exc:
+        raise _fail(exc) from exc
+    with _progress() as progress, running:
+        tasks = {}
+
+        def told(spec, done, used):
+            if spec.key not in tasks:
+                tasks[spec.key] = progress.add_task(f"{spec.problem} {spec.optimizer} seed {spec.seed}",
+                                                    total=spec.budget)
+            progress.update(tasks[spec.key], completed=used)
+
+        try:
+            manifest = build(Registry(), problem, design, seed_list, out, repeats=repeats, workers=workers,
+                             executor=running, store=store, resume=resume, append=append, progress=told)
+        except Exception as exc:
+            raise _fail(exc) from exc
+    name = table_name(problem)
+    click.echo(f"table {name}: {manifest['rows']} rows in {out}/{name}.json (measured rows: {out}/{name}.trials.jsonl;"
+               f" use it with BENCH_TABLES={out})")
 
 
 @main.group()

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 from bench import __version__
-from bench.optimizer import check_supported
+from bench.optimizer import Optimizer, check_supported
 from bench.problem import Problem
 from bench.registry import Registry
 from bench.space import InvalidConfiguration
@@ -98,6 +98,7 @@ def run(
     registry: Registry,
     *,
     problem: Problem | None = None,
+    optimizer: Optimizer | None = None,
     resume: bool = False,
     progress: Callable[[int, float], None] | None = None,
     executor: Executor | None = None,
@@ -105,6 +106,8 @@ def run(
     """Run (or resume) one (problem, optimizer, seed); return the run id in ``store``.
 
     ``problem`` reuses an instance already created for ``spec.mode`` (a loaded table, say);
+    ``optimizer`` is a fresh instance to use instead of the registry's ``spec.optimizer`` (a fixed
+    design needs no plugin; resume replays it, so it must propose the same trials every time);
     ``progress(trials_done, budget_used)`` is called after each told trial; ``executor`` runs
     the trials (default: in-process on ``spec.workers`` simulated workers).
     """
@@ -113,12 +116,12 @@ def run(
     executor = executor or LocalExecutor(spec.workers)
     if executor.workers != spec.workers:
         raise ValueError(f"the executor has {executor.workers} workers, the run {spec.workers}")
-    optimizer_spec = registry.optimizer(spec.optimizer)
+    optimizer_spec = None if optimizer else registry.optimizer(spec.optimizer)
     problem = problem or registry.problem(spec.problem).create(spec.mode)
     objectives = problem.select_objectives(spec.objectives)
-    capabilities = optimizer_spec.capabilities
+    capabilities = optimizer.capabilities if optimizer else optimizer_spec.capabilities
     check_supported(spec.optimizer, capabilities, problem, objectives)
-    optimizer = optimizer_spec.create(problem, objectives, seed=spec.seed, budget=spec.budget)
+    optimizer = optimizer or optimizer_spec.create(problem, objectives, seed=spec.seed, budget=spec.budget)
     batch = 0 if capabilities.asynchronous else spec.workers if capabilities.batch else 1
 
     run_id = store.unfinished_run(spec.key) if resume else None

@@ -8,6 +8,7 @@ that much cheap work; ``--resume`` finds the unfinished run by its inputs.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -55,6 +56,12 @@ CREATE TABLE IF NOT EXISTS trials (
     PRIMARY KEY (run_id, number)
 );
 """
+
+
+# A trial line of a JSON Lines export: every column of the trials table, in this order.
+TRIAL_FIELDS = ("number", "config", "fidelity", "info", "status", "objectives", "cost", "error", "source",
+                "result_fidelity", "table_sha256", "extra", "worker", "start", "end", "recorded")
+_JSON_FIELDS = ("config", "info", "objectives", "extra")
 
 
 class StoreError(Exception):
@@ -159,6 +166,58 @@ class Store:
             out.append(StoredTrial(number, trial, result, worker, start, end))
         return out
 
+    def write_jsonl(self, path: str | Path, keys: list[str]) -> None:
+        """Rewrite ``path`` atomically with the runs of ``keys`` (the one ``--resume`` would continue, else
+        the last complete one), in that order: per run a line ``{"run", "status", "created", "finished",
+        "card"}``, then one line per trial with every column (``TRIAL_FIELDS``), by number.
+
+        Plain text that people commit and diff: the canonical copy of measurements that took hours."""
+        self.flush()
+        lines = []
+        for key in keys:
+            run_id = self.unfinished_run(key) or self.complete_run(key)
+            if run_id is None:
+                continue
+            status, created, finished, card = self.db.execute(
+                "SELECT status, created, finished, card FROM runs WHERE id=?", (run_id,)).fetchone()
+            lines.append(json.dumps({"run": key, "status": status, "created": created, "finished": finished,
+                                     "card": json.loads(card)}))
+            rows = self.db.execute(f"SELECT {', '.join(TRIAL_FIELDS)} FROM trials WHERE run_id=? ORDER BY number",
+                                   (run_id,))
+            for row in rows:
+                trial = dict(zip(TRIAL_FIELDS, row))
+                for name in _JSON_FIELDS:
+                    trial[name] = json.loads(trial[name])
+                lines.append(json.dumps({"run": key, **trial}))
+        path = Path(path)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text("".join(line + "\n" for line in lines))
+        os.replace(partial, path)
+
+    def load_jsonl(self, runs: list[dict[str, Any]]) -> int:
+        """Insert the runs of ``read_jsonl`` this store lacks (by key), with their status, times and
+        trials exactly as recorded; return how many. How a store is rebuilt from committed rows."""
+        self.flush()
+        added = 0
+        with self.db:
+            for run in runs:
+                if self.db.execute("SELECT 1 FROM runs WHERE key=?", (run["run"],)).fetchone():
+                    continue
+                card = run["card"]
+                run_id = self.db.execute(
+                    "INSERT INTO runs (key, problem, optimizer, seed, mode, status, created, finished, card)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run["run"], card["problem"], card["optimizer"], card["seed"], card["mode"], run["status"],
+                     run["created"], run["finished"], json.dumps(card)),
+                ).lastrowid
+                self.db.executemany(
+                    f"INSERT INTO trials (run_id, {', '.join(TRIAL_FIELDS)}) VALUES ({', '.join('?' * (1 + len(TRIAL_FIELDS)))})",
+                    [(run_id, *(json.dumps(t[f]) if f in _JSON_FIELDS else t[f] for f in TRIAL_FIELDS))
+                     for t in run["trials"]],
+                )
+                added += 1
+        return added
+
     def runs(self, problem: str | None = None) -> list[dict[str, Any]]:
         query = "SELECT id, problem, optimizer, seed, mode, status, card FROM runs"
         args: tuple = ()
@@ -195,6 +254,22 @@ class Store:
         cards = [{"run_id": run["id"], "status": run["status"], "card": run["card"]} for run in runs]
         pq.write_table(table.replace_schema_metadata({EXPORT_RUNS_KEY: json.dumps(cards)}), out)
         return len(rows)
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The runs of a ``Store.write_jsonl`` file, each with its ``trials`` (dicts of ``TRIAL_FIELDS``)."""
+    runs: dict[str, dict[str, Any]] = {}
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        try:
+            item = json.loads(line)
+            if "card" in item:
+                runs[item["run"]] = {**item, "trials": []}
+            else:
+                runs[item["run"]]["trials"].append({f: item[f] for f in TRIAL_FIELDS})
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise StoreError(f"{path} line {number} is not a run or trial line ({type(exc).__name__}: {exc});"
+                             " restore the file from version control") from exc
+    return list(runs.values())
 
 
 def summarize(store: Store, problem: str | None = None) -> list[dict[str, Any]]:

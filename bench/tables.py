@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from importlib.resources import files
@@ -23,8 +24,8 @@ from typing import Any
 import numpy as np
 from ConfigSpace import ConfigurationSpace
 
-from bench.space import to_unit, validate
-from bench.trial import Result
+from bench.space import InvalidConfiguration, to_unit, validate
+from bench.trial import Result, Status
 
 TABLES_PACKAGE = "bench.surrogate_tables"
 POLICIES = ("nearest", "surrogate")
@@ -189,42 +190,70 @@ class Table:
         self.configs = [{p: columns[p][i] for p in self.params} for i in range(self.rows)]
         self.values = {o: np.asarray(columns[o], dtype=float) for o in self.objectives}
         self.cost = np.asarray(columns["cost_seconds"], dtype=float)
+        self.status = columns.get("status") or ["ok"] * self.rows
+        self.errors = columns.get("error") or [None] * self.rows
         self.extra_columns = {c: columns[c] for c in self.manifest.get("extra_columns", [])}
+        # a table with a fidelity column has rows at several levels; one without has one level, None
+        fidelity = self.manifest.get("fidelity") or {}
+        self.fidelity_column: str | None = fidelity.get("column")
+        self.level_of = columns[self.fidelity_column] if self.fidelity_column else [None] * self.rows
+        self.levels = sorted(set(self.level_of)) if self.fidelity_column else [None]
         self.index: dict[tuple, list[int]] = {}
         for i, config in enumerate(self.configs):
-            self.index.setdefault(tuple(config[p] for p in self.params), []).append(i)
+            self.index.setdefault((tuple(config[p] for p in self.params), self.level_of[i]), []).append(i)
         self.x = np.array([to_unit(self.space, c) for c in self.configs])
         surrogate = self.manifest.get("surrogate")
         self.surrogate = Forest.load(directory / surrogate["file"]) if surrogate else None
 
-    def lookup(self, config: dict[str, Any], seed: int, policy: str) -> Result:
-        rows = self.index.get(tuple(config.get(p) for p in self.params))
+    def level(self, fidelity: float | None) -> float | None:
+        """The measured level that answers ``fidelity``: the top one for None, else the smallest
+        level at or above it (a table never answers with less training than was asked for)."""
+        if fidelity is None or self.fidelity_column is None:
+            return self.levels[-1]
+        above = [level for level in self.levels if level >= fidelity]
+        if not above:
+            raise InvalidConfiguration(f"{self.fidelity_column}={fidelity} is above the top level {self.levels[-1]}"
+                                       f" of table {self.name}; ask for at most {self.levels[-1]}")
+        return above[0]
+
+    def lookup(self, config: dict[str, Any], seed: int, policy: str, fidelity: float | None = None) -> Result:
+        level = self.level(fidelity)
+        rows = self.index.get((tuple(config.get(p) for p in self.params), level))
         if rows is not None:
             return self._row(rows[seed % len(rows)], "table")
         validate(self.space, config)  # off-grid: make sure it is at least inside the space
         x = to_unit(self.space, config)
+        at_level = np.array([lv == level for lv in self.level_of])
         if policy == "nearest":
-            return self._row(int(np.argmin(((self.x - x) ** 2).sum(axis=1))), "nearest")
+            distance = np.where(at_level, ((self.x - x) ** 2).sum(axis=1), np.inf)
+            return self._row(int(np.argmin(distance)), "nearest")
         if policy == "surrogate":
             if self.surrogate is None:
                 raise TableError(f"table {self.name} has no surrogate; use the nearest policy or rebuild it")
-            return Result(self.surrogate.predict(x), cost=float(np.median(self.cost)), source="surrogate",
-                          table_sha256=self.sha256, extra={"cost": "median of the table"})
+            if self.fidelity_column:
+                x = np.append(x, level / self.levels[-1])
+            cost = float(np.median(self.cost[at_level]))
+            return Result(self.surrogate.predict(x), cost=cost, source="surrogate", fidelity=level,
+                          table_sha256=self.sha256, extra={"cost": "median of the table" + (f" at {self.fidelity_column}={level}"
+                                                               if self.fidelity_column else "")})
         raise ValueError(f"unknown lookup policy {policy!r}; one of {POLICIES}")
 
     def _row(self, i: int, source: str) -> Result:
         extra = {"row": i, **{c: v[i] for c, v in self.extra_columns.items()}}
         if source == "nearest":
             extra["measured_config"] = self.configs[i]
-        return Result({o: float(self.values[o][i]) for o in self.objectives}, cost=float(self.cost[i]),
-                      source=source, table_sha256=self.sha256, extra=extra)
+        common = {"cost": float(self.cost[i]), "source": source, "fidelity": self.level_of[i],
+                  "table_sha256": self.sha256, "extra": extra}
+        if self.status[i] != Status.OK.value:
+            return Result.failure(self.errors[i], status=Status(self.status[i]), **common)
+        return Result({o: float(self.values[o][i]) for o in self.objectives}, **common)
 
 
-def surrogate_quality(x: np.ndarray, y: np.ndarray, groups: list, folds: int = 10) -> dict[str, float]:
+def surrogate_quality(x: np.ndarray, y: np.ndarray, groups: list, folds: int = 10,
+                      levels: list | None = None) -> dict[str, Any]:
     """Held-out quality of the surrogate: k-fold, grouped so a repeated configuration never sits
-    in both the training and the test part; pooled Spearman and mean absolute error."""
-    from scipy.stats import spearmanr
-
+    in both the training and the test part; pooled Spearman and mean absolute error, and with
+    ``levels`` (each row's fidelity level) the same per level, where a multi-fidelity optimizer reads it."""
     unique = list(dict.fromkeys(groups))
     order = np.random.default_rng(0).permutation(len(unique))
     fold_of = {unique[j]: position % folds for position, j in enumerate(order)}
@@ -234,11 +263,25 @@ def surrogate_quality(x: np.ndarray, y: np.ndarray, groups: list, folds: int = 1
         test = fold == k
         model = Forest.fit(x[~test], {"y": y[~test]})
         predicted[test] = [model.predict(row)["y"] for row in x[test]]
-    return {
-        "folds": folds,
-        "spearman": round(float(spearmanr(predicted, y).statistic), 4),
-        "mae": round(float(np.abs(predicted - y).mean()), 5),
-    }
+    quality: dict[str, Any] = {"folds": folds, **_agreement(predicted, y)}
+    if levels is not None:
+        quality["levels"] = {level_key(level): {"rows": int(sum(np.equal(levels, level))),
+                                                 **_agreement(predicted[np.equal(levels, level)],
+                                                              y[np.equal(levels, level)])}
+                             for level in sorted(set(levels))}
+    return quality
+
+
+def _agreement(predicted: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
+    from scipy.stats import spearmanr
+
+    rho = float(spearmanr(predicted, y).statistic) if len(y) > 1 else math.nan
+    return {"spearman": None if math.isnan(rho) else round(rho, 4), "mae": round(float(np.abs(predicted - y).mean()), 5)}
+
+
+def level_key(level: float) -> str:
+    """A fidelity level as a JSON object key: 15 -> "15", 0.5 -> "0.5"."""
+    return f"{level:g}"
 
 
 def write_table(
@@ -247,17 +290,21 @@ def write_table(
     manifest: dict[str, Any],
     directory: Path,
     surrogate: bool = True,
+    types: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``name.parquet`` and ``name.json`` (schema, sha256, rows, surrogate and its quality).
 
-    ``manifest`` brings space, objectives, provenance and the rest; this adds what is
-    computed from the data, so a rebuild from the same rows gives the same files.
+    ``manifest`` brings space, objectives, fidelity, provenance and the rest; this adds what is
+    computed from the data, so a rebuild from the same rows gives the same files. With a
+    ``fidelity.column``, the surrogate also takes the level (as a share of the top level) and its
+    quality is reported per level; with a ``status`` column it is fitted on the ok rows only.
+    ``types`` fixes the Arrow type of columns that may hold only nulls (an error column, say).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     data = directory / f"{name}.parquet"
-    table = pa.Table.from_pydict(columns)
+    table = pa.Table.from_pydict({c: pa.array(v, type=(types or {}).get(c)) for c, v in columns.items()})
     pq.write_table(table, data, compression="zstd")
     manifest = {
         "manifest_version": MANIFEST_VERSION,
@@ -271,20 +318,28 @@ def write_table(
     if surrogate:
         space = space_of(manifest)
         params = list(space.keys())
-        configs = [{p: columns[p][i] for p in params} for i in range(table.num_rows)]
+        status = columns.get("status") or ["ok"] * table.num_rows
+        keep = [i for i in range(table.num_rows) if status[i] == "ok"]
+        configs = [{p: columns[p][i] for p in params} for i in keep]
         x = np.array([to_unit(space, c) for c in configs])
+        column = (manifest.get("fidelity") or {}).get("column")
+        levels = [columns[column][i] for i in keep] if column else None
+        inputs = "the configuration mapped to the unit cube (bench.space.to_unit)"
+        if column:
+            x = np.column_stack([x, np.asarray(levels, dtype=float) / max(levels)])
+            inputs += f", then {column} as a share of the top level {max(levels):g}"
         groups = [tuple(c.values()) for c in configs]
         objectives = [o["name"] for o in manifest["objectives"]]
-        ys = {o: np.asarray(columns[o], dtype=float) for o in objectives}
+        ys = {o: np.asarray([columns[o][i] for i in keep], dtype=float) for o in objectives}
         weights = directory / f"{name}.surrogate.safetensors"
         Forest.fit(x, ys).save(weights)
         manifest["surrogate"] = {
             "model": "random-forest",
             "settings": FOREST_SETTINGS,
-            "inputs": "the configuration mapped to the unit cube (bench.space.to_unit)",
+            "inputs": inputs,
             "file": weights.name,
             "sha256": sha256_file(weights),
-            "quality": {o: surrogate_quality(x, ys[o], groups) for o in objectives},
+            "quality": {o: surrogate_quality(x, ys[o], groups, levels=levels) for o in objectives},
         }
     (directory / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

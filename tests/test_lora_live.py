@@ -44,6 +44,9 @@ def test_a_live_run_stores_real_results_with_learning_curves_and_costs(tiny, tmp
         result = st.result
         assert result.status is Status.OK and result.source == "live" and result.fidelity == 6
         assert [point["steps"] for point in result.extra["curve"]] == [2, 4, 6]
+        for earlier, point in zip(result.extra["curve"], result.extra["curve"][1:]):  # the table build's contract
+            assert 0 < earlier["cpu_seconds"] < point["cpu_seconds"] and earlier["wall_seconds"] < point["wall_seconds"]
+        assert all(point["tiny_acc_stderr"] > 0 for point in result.extra["curve"])
         assert 0.0 <= result.objectives["tiny_acc"] <= 1.0
         assert result.objectives["tiny_acc"] == result.extra["curve"][-1]["tiny_acc"]
         # on a CPU the cost is CPU seconds (load-independent), wall seconds kept beside them

@@ -66,4 +66,7 @@ class LoraHPO(Problem):
     def provenance(self):
         if self.mode == "table":
             return {"table": self.table.name, "table_sha256": self.table.sha256, "lookup": self.lookup}
-        return {"live_setup": {k: v for k, v in vars(self.live.setup).items()}}
+        from importlib.metadata import version
+
+        return {"live_setup": {k: v for k, v in vars(self.live.setup).items()},
+                "libraries": {name: version(name) for name in ("torch", "transformers", "peft", "lm_eval")}}
