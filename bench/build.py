@@ -150,11 +150,8 @@ def _plan(registry: Registry, problem_name: str, design: str | Design, seeds: li
     name = table_name(problem_name)
     if out.exists() and not out.is_dir():
         raise BuildError(f"--out {out} is a file; give a folder")
-    for manifest in sorted(out.glob("*.json")) if out.is_dir() else []:
-        if manifest.stem != name:
-            raise BuildError(f"--out {out} holds table {manifest.stem}; give each table its own --out folder")
-        if read_manifest(name, out).get("problem") != problem_name:
-            raise BuildError(f"--out {out} holds a table {name} of another problem; give each table its own folder")
+    if (out / f"{name}.json").exists() and read_manifest(name, out).get("problem") != problem_name:
+        raise BuildError(f"--out {out} holds a table {name} of another problem; give this build another folder")
     return _Plan(problem_name, design, seeds, repeats, out, name,
                  Path(store) if store else out / f"{name}.build.sqlite", out / f"{name}.trials.jsonl")
 

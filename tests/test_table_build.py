@@ -222,7 +222,7 @@ def test_append_adds_a_new_build_onto_a_built_table(tmp_path, whole):
     ("unknown problem", "unknown problem 'test/curvy'; did you mean test/curve"),
     ("design", "'sobol:-3' is not a design"),
     ("repeats", "--repeats 9 must be between 0 and the design's 8 points"),
-    ("other table", "holds table other-table; give each table its own --out folder"),
+    ("other table", f"holds a table {NAME} of another problem; give this build another folder"),
     ("append space", "measured in another search space than test/curve's"),
     ("append setup", r"measured with another live setup \(setup.noise: 0.01 here, 0.005 in the table\)"),
 ])
@@ -239,8 +239,10 @@ def test_bad_input_is_refused_before_anything_is_stored(tmp_path, whole, case, m
         options["design"] = "sobol:-3"
     elif case == "repeats":
         options["repeats"] = 9
-    elif case == "other table":
+    elif case == "other table":  # a folder of several tables is fine, another problem's table of this name is not
         (out / "other-table.json").write_text("{}")
+        manifest = {key: None for key in ("data", "sha256", "rows", "schema", "space", "objectives")}
+        (out / f"{NAME}.json").write_text(json.dumps({**manifest, "name": NAME, "problem": "test/other"}))
     else:
         reg = registry(upper=2.0) if case == "append space" else registry(noise=0.01)
         options["append"] = str(whole / f"{NAME}.json")
@@ -258,12 +260,14 @@ def test_bad_input_is_refused_before_anything_is_stored(tmp_path, whole, case, m
     (["synthetic/branin", "--design", "grid:4"], "'grid:4' is not a design"),
     (["synthetic/branin", "--design", "sobol:4", "--seeds", "3-1"], "'3-1' is not a seed list"),
     (["synthetic/branin", "--design", "sobol:4", "--seeds", "0-1", "--repeats", "5"], "--repeats 5 must be between"),
-    (["synthetic/branin", "--design", "sobol:4", "--store", "STORE"], "holds table synthetic-zdt1"),
+    (["synthetic/branin", "--design", "sobol:4", "--store", "STORE"], "holds a table synthetic-branin of another"),
 ])
 def test_the_command_refuses_bad_input_in_one_line_and_changes_nothing(tmp_path, args, message):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "synthetic-zdt1.json").write_text(json.dumps({"name": "synthetic-zdt1", "problem": "synthetic/zdt1"}))
+    manifest = {key: None for key in ("data", "sha256", "rows", "schema", "space", "objectives")}
+    (out / "synthetic-branin.json").write_text(json.dumps({**manifest, "name": "synthetic-branin",
+                                                           "problem": "synthetic/zdt1"}))
     store = tmp_path / "store.sqlite"
     args = [str(store) if a == "STORE" else a for a in args]
     before = snapshot(out)
