@@ -169,3 +169,23 @@ def test_smollm2_on_wordnet_trains_and_scores_for_real():
     assert [point["steps"] for point in result.extra["curve"]] == [1, 2]
     assert 0.0 <= result.objectives["wordnet_acc"] <= 1.0 and 0.0 <= result.objectives["wordnet_acc_norm"] <= 1.0
     assert all(math.isfinite(loss) for loss in result.extra["losses"])
+
+
+def test_a_table_built_live_answers_table_mode_at_every_fidelity(tiny, tmp_path, monkeypatch):
+    """`bench table build` of a live LoRA problem, then the same problem in table mode: every curve
+    point is a fidelity level, a fidelity between levels is answered at the next level up."""
+    from bench.build import build
+    from bench_lora.problem import LoraHPO
+
+    registry = Registry()
+    registry.problems["lora-hpo/tiny"] = tiny_spec(tiny)
+    build(registry, "lora-hpo/tiny", "sobol:2", [0], tmp_path)
+    monkeypatch.setenv("BENCH_TABLES", str(tmp_path))
+    kwargs = tiny_spec(tiny).kwargs
+    problem = LoraHPO("table", kwargs["objectives"], kwargs["default_objective"], table="lora-hpo-tiny")
+    assert (problem.fidelity.name, problem.fidelity.min, problem.fidelity.max) == ("steps", 2, 6)
+    measured = problem.table.configs[0]
+    live = problem.table.lookup(measured, 0, "surrogate", 6)
+    assert live.source == "table" and live.fidelity == 6
+    early = problem.evaluate(measured, 3, seed=0)
+    assert early.source == "table" and early.fidelity == 4 and early.cost < live.cost

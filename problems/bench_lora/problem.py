@@ -44,6 +44,9 @@ class LoraHPO(Problem):
             if self.table.space != self.space:
                 raise TableError(f"table {table} was measured in another search space than this problem's; rebuild it")
             self.deterministic = self.table.manifest["noise"]["deterministic"]
+            if self.table.fidelity_column:  # a learning-curve table: any fidelity, answered at the next level up
+                levels = self.table.levels
+                self.fidelity = Fidelity(self.table.fidelity_column, levels[0], levels[-1])
         else:
             from bench_lora.live import LiveLoRA, LiveSetup
 
@@ -60,7 +63,7 @@ class LoraHPO(Problem):
 
     def evaluate(self, config, fidelity, seed) -> Result:
         if self.mode == "table":
-            return self.table.lookup(config, seed, self.lookup)
+            return self.table.lookup(config, seed, self.lookup, fidelity)
         return self.live.evaluate(config, int(fidelity), seed)
 
     def provenance(self):
