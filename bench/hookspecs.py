@@ -58,6 +58,9 @@ class ProblemSpec:
     modes: tuple[str, ...] = ("live",)
     multi_fidelity: bool = False
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # How the published board runs it in table mode (None: not on the board): {"budget": evaluations,
+    # "objectives": [[names], ...]}, one entry per variant ([] for the default objectives).
+    board: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.modes) - set(MODES)

@@ -1,8 +1,9 @@
 """The published board's run matrix: every built-in optimizer that supports the problem, on every
 table problem, at the source study's budget, seeds 0-9; runs go to separate processes.
 
-Each table problem appears twice: optimizing its default objective (single-objective optimizers)
-and optimizing the objectives in ``MULTI_OBJECTIVES`` together (multi-objective optimizers).
+Which problems appear, at which budget and with which objectives, is each problem spec's ``board``
+(e.g. the LoRA tables: 50 evaluations as in their source study, once on the default objective and
+once on two objectives together for the multi-objective optimizers).
 """
 
 from __future__ import annotations
@@ -12,10 +13,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-# The LoRA HPO study behind the Llama-3.2 tables ran 50 evaluations per optimizer.
-BUDGETS = {"lora-hpo": 50.0}
 SEEDS = tuple(range(10))
-MULTI_OBJECTIVES = {"lora-hpo": ("hellaswag_acc", "mmlu_acc")}
 # Slowest first, so two processes finish close together (bo-gp spends 1-3 s per suggestion).
 SLOW_FIRST = ("bo-gp", "bamsoo", "smac-rf", "ngopt")
 PUBLISHED = {"origin": "bench leaderboard publish"}  # the provenance of the board's own runs
@@ -30,12 +28,10 @@ def run_matrix(registry) -> list:
     built_in_optimizers = _built_in(registry, registry.pm.hook.bench_optimizers)
     specs = []
     for name, spec in registry.problems.items():
-        family = name.split("/")[0]
-        if "table" not in spec.modes or family not in BUDGETS or name not in built_in_problems:
+        if "table" not in spec.modes or not spec.board or name not in built_in_problems:
             continue
         problem = spec.create("table")
-        variants = [None] + ([MULTI_OBJECTIVES[family]] if family in MULTI_OBJECTIVES else [])
-        for objectives in variants:
+        for objectives in [tuple(names) or None for names in spec.board["objectives"]]:
             for optimizer, opt_spec in registry.optimizers.items():
                 if optimizer not in built_in_optimizers:
                     continue
@@ -43,7 +39,7 @@ def run_matrix(registry) -> list:
                     check_supported(optimizer, opt_spec.capabilities, problem, problem.select_objectives(objectives))
                 except Unsupported:
                     continue
-                specs += [RunSpec(name, optimizer, seed, BUDGETS[family], "table", 1, None, objectives)
+                specs += [RunSpec(name, optimizer, seed, float(spec.board["budget"]), "table", 1, None, objectives)
                           for seed in SEEDS]
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     return sorted(specs, key=lambda s: (rank.get(s.optimizer, len(rank)), s.problem, s.optimizer,

@@ -18,6 +18,8 @@ def _llama(size: str, max_rank: int, rows: int) -> ProblemSpec:
         f"LoRA HPO of Llama-3.2-{size.upper()} on Alpaca (rank 2-{max_rank}), hellaswag/mmlu zero-shot; "
         f"table of {rows} real A100 measurements, or live on GPUs",
         "bench_lora.problem:LoraHPO", tuple(_LLAMA_OBJECTIVES), modes=("table", "live"),
+        # the source study ran 50 evaluations per optimizer
+        board={"budget": 50, "objectives": [[], ["hellaswag_acc", "mmlu_acc"]]},
         kwargs={
             "objectives": _LLAMA_OBJECTIVES, "default_objective": "hellaswag_acc", "max_rank": max_rank,
             "table": f"lora-hpo-llama-3.2-{size}-alpaca",

@@ -17,8 +17,6 @@ import hashlib
 import json
 import math
 import random
-import resource
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -28,11 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.trial import Result, Status
+from bench_llm.runtime import LiveSetupError, device_and_dtype, meant_as_path, peak_memory_mb
 from bench_lora.packing import packed_loglikelihoods, packed_loss
-
-
-class LiveSetupError(ValueError):
-    """A model, data set or task that cannot be used; raised before any training."""
 
 
 @dataclass(frozen=True)
@@ -61,29 +56,6 @@ class LiveSetup:
         if steps >= self.steps or self.curve_eval_limit is None:
             return self.eval_limit
         return self.curve_eval_limit
-
-
-def meant_as_path(location: str) -> bool:
-    """An absolute or ./-relative location names a local file, never a hub id: if it is missing,
-    that is the user's error to report, not a download to try."""
-    return Path(location).is_absolute() or location.startswith(".")
-
-
-def device_and_dtype():
-    """CUDA with bf16 where supported; else the CPU, with bf16 autocast on CPUs that run it fast."""
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.device("cuda"), (torch.bfloat16 if torch.cuda.is_bf16_supported() else None)
-    fast_bf16 = torch.backends.cpu.get_cpu_capability() in ("AVX512", "AMX") or "avx512_bf16" in _cpu_flags()
-    return torch.device("cpu"), (torch.bfloat16 if fast_bf16 else None)
-
-
-def _cpu_flags() -> str:
-    try:
-        return Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return ""
 
 
 def render_tasks(task_dir: Path) -> Path:
@@ -373,12 +345,3 @@ def packed_lm_class():
             return results
 
     return PackedHFLM
-
-
-def peak_memory_mb(device) -> float:
-    import torch
-
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20

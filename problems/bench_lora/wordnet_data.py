@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.wordnet import copy_license, synsets
+from bench_llm.wordnet import copy_license, synsets
 from bench_lora.live import multiple_choice_task
 
 SEED = 0

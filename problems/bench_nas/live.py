@@ -6,7 +6,7 @@ validation loss is recorded along the way (the learning curve), so the source's 
 the phases is a fidelity decision a multi-fidelity optimizer can make. Fine-tuning and scoring
 always run in full, so every fidelity gives a real QA score. MLM logits are computed at the
 masked positions only (half the cost of a full-vocabulary projection at every position). bf16
-autocast runs where the hardware has it (bench_lora.live.device_and_dtype).
+autocast runs where the hardware has it (bench_llm.runtime.device_and_dtype).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.trial import Result, Status
-from bench_lora.live import LiveSetupError, device_and_dtype, meant_as_path, peak_memory_mb
+from bench_llm.runtime import LiveSetupError, device_and_dtype, meant_as_path, peak_memory_mb
 
 MAX_ANSWER_TOKENS = 48
 EXPLODED = 100.0  # an MLM or QA loss above this (ln of a 30k vocabulary is 10.3) has exploded

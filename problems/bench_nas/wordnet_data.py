@@ -22,7 +22,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from bench.wordnet import Synset, copy_license, synsets
+from bench_llm.wordnet import Synset, copy_license, synsets
 
 SEED = 0
 PER_PARAGRAPH = 3
