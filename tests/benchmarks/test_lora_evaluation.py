@@ -40,7 +40,8 @@ def one_thread():
 @pytest.fixture(scope="module")
 def problem(request):
     spec = Registry().problem("lora-hpo/smollm2-135m-wordnet")
-    if request.config.getoption("benchmark_disable"):
+    config = request.config
+    if config.getoption("benchmark_disable") and not config.getoption("benchmark_enable"):
         spec = replace(spec, kwargs={**spec.kwargs, "live": {**spec.kwargs["live"], **SMALL}})
     return spec.create("live")
 
