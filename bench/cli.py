@@ -199,16 +199,18 @@ def table_list(as_json) -> None:
     items = []
     for name in table_names():
         manifest = read_manifest(name)
-        quality = (manifest.get("surrogate") or {}).get("quality", {})
+        surrogates = manifest.get("surrogates", {})
         items.append({"name": name, "problem": manifest.get("problem"), "rows": manifest["rows"],
                       "sha256": manifest["sha256"], "license": manifest.get("provenance", {}).get("source", {}).get(
-                          "license"), "surrogate_spearman": {o: q["spearman"] for o, q in quality.items()}})
+                          "license"), "surrogate_spearman": {family: {o: q["spearman"] for o, q in entry["quality"].items()}
+                                                             for family, entry in surrogates.items()}})
     if as_json:
         click.echo(json.dumps(items, indent=2))
         return
     for item in items:
-        spearman = ", ".join(f"{o} {v:.2f}" for o, v in item["surrogate_spearman"].items())
-        click.echo(f"{item['name']:<32} {item['problem']:<30} {item['rows']:>5} rows  surrogate Spearman: {spearman}")
+        spearman = "; ".join(f"{family} " + ", ".join(f"{o} {v:.2f}" for o, v in values.items() if v is not None)
+                             for family, values in item["surrogate_spearman"].items())
+        click.echo(f"{item['name']:<32} {item['problem']:<30} {item['rows']:>5} rows  held-out Spearman: {spearman}")
 
 
 @table.command("info")

@@ -3,10 +3,11 @@
 One row is one measurement (configuration x replicate x fidelity) with objective and cost
 columns. A lookup is exact where the configuration was measured (several measurements:
 the run's seed picks one); elsewhere the problem's declared policy answers: ``nearest``
-(the closest measured row, in the space's unit cube) or ``surrogate`` (a random forest
-fitted when the table is built and stored as arrays with safetensors: no pickle, no code
-in the data). Every value says where it came from, so a prediction is never mistaken for
-a measurement.
+(the closest measured row, in the space's unit cube) or ``surrogate``: a model fitted when
+the table is built and stored as arrays with safetensors (no pickle, no code in the data),
+of one of two families with different inductive biases, a random forest (the default) and a
+Gaussian process, each with its grouped held-out quality in the manifest. Every value says
+where it came from, so a prediction is never mistaken for a measurement.
 """
 
 from __future__ import annotations
@@ -87,10 +88,11 @@ def verify(name: str, directory: Path | None = None) -> dict[str, Any]:
             f"table {name}: sha256 mismatch for {data.name} (manifest {manifest['sha256'][:12]}…, file {actual[:12]}…);"
             " the file was changed or damaged: restore it (git checkout) or rebuild the table"
         )
-    surrogate = manifest.get("surrogate")
-    if surrogate and sha256_file(directory / surrogate["file"]) != surrogate["sha256"]:
-        raise TableError(f"table {name}: sha256 mismatch for {surrogate['file']}; the surrogate was changed or"
-                         " damaged: restore it (git checkout) or rebuild the table")
+    for family, surrogate in manifest.get("surrogates", {}).items():
+        path = directory / surrogate["file"]
+        if not path.is_file() or sha256_file(path) != surrogate["sha256"]:
+            raise TableError(f"table {name}: the {family} surrogate {surrogate['file']} is missing or changed;"
+                             " restore it (git checkout) or rebuild the table")
     schema = pq.read_schema(data)
     found = {field.name: str(field.type) for field in schema}
     expected = {column["name"]: column["type"] for column in manifest["schema"]}
@@ -143,6 +145,9 @@ class Forest:
             pad(lambda t: t.value[:, 0, 0], 0.0, np.float64),
         )
 
+    family = "random-forest"
+    settings = FOREST_SETTINGS
+
     def predict(self, x: np.ndarray) -> dict[str, float]:
         # scikit-learn compares float32 inputs with its thresholds; do the same to match it exactly
         x = x.astype(np.float32).astype(np.float64)
@@ -170,6 +175,88 @@ class Forest:
         with safe_open(path, framework="numpy") as fh:
             objectives = tuple(json.loads(fh.metadata()["objectives"]))
             return cls(objectives, *(fh.get_tensor(name) for name in _TREE_ARRAYS))
+
+
+GP_SETTINGS = {"kernel": "constant * ARD squared exponential + white noise", "normalize_y": True,
+               "n_restarts_optimizer": 0, "inactive": -0.5}
+_GP_ARRAYS = ("x", "lengthscale", "amplitude", "alpha", "mean", "std")
+
+
+@dataclass(frozen=True)
+class GaussianProcess:
+    """Gaussian processes, one per objective: a smooth model beside the forest's axis-aligned steps,
+    so a verdict that holds under both is not an artefact of one inductive bias.
+
+    Fitted once at build time with scikit-learn (ARD squared-exponential kernel, a noise term,
+    normalised targets) and stored as arrays with safetensors: the posterior mean is one kernel row
+    against the training inputs times stored weights, the same as scikit-learn predicts. Inactive
+    conditional parameters (NaN in the unit cube) take a value outside it.
+    """
+
+    objectives: tuple[str, ...]
+    x: np.ndarray  # [rows, inputs] training inputs
+    lengthscale: np.ndarray  # [objectives, inputs]
+    amplitude: np.ndarray  # [objectives]
+    alpha: np.ndarray  # [objectives, rows]
+    mean: np.ndarray  # [objectives]
+    std: np.ndarray  # [objectives]
+
+    family = "gp"
+    settings = GP_SETTINGS
+
+    @classmethod
+    def fit(cls, x: np.ndarray, ys: dict[str, np.ndarray]) -> GaussianProcess:
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+        x = _active(x)
+        fitted = []
+        for y in ys.values():
+            kernel = (ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.ones(x.shape[1]), (1e-2, 1e2))
+                      + WhiteKernel(1e-2, (1e-6, 1.0)))
+            with warnings.catch_warnings():  # a hyperparameter at its bound is a fit, not an error
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                fitted.append(GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=0).fit(x, y))
+        return cls(tuple(ys), x, np.array([g.kernel_.k1.k2.length_scale for g in fitted]),
+                   np.array([g.kernel_.k1.k1.constant_value for g in fitted]), np.array([g.alpha_ for g in fitted]),
+                   np.array([g._y_train_mean for g in fitted]), np.array([g._y_train_std for g in fitted]))
+
+    def predict(self, x: np.ndarray) -> dict[str, float]:
+        return {o: float(v[0]) for o, v in self.predict_many(x[None, :]).items()}
+
+    def predict_many(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Posterior means for the rows of ``x`` ([queries, inputs])."""
+        x = _active(x)
+        out = {}
+        for i, objective in enumerate(self.objectives):
+            scaled = (x[:, None, :] - self.x[None, :, :]) / self.lengthscale[i]
+            kernel = self.amplitude[i] * np.exp(-0.5 * (scaled**2).sum(axis=2))
+            out[objective] = kernel @ self.alpha[i] * self.std[i] + self.mean[i]
+        return out
+
+    def save(self, path: Path) -> None:
+        from safetensors.numpy import save_file
+
+        save_file({name: np.ascontiguousarray(getattr(self, name)) for name in _GP_ARRAYS}, path,
+                  metadata={"objectives": json.dumps(self.objectives)})
+
+    @classmethod
+    def load(cls, path: Path) -> GaussianProcess:
+        from safetensors import safe_open
+
+        with safe_open(path, framework="numpy") as fh:
+            objectives = tuple(json.loads(fh.metadata()["objectives"]))
+            return cls(objectives, *(fh.get_tensor(name) for name in _GP_ARRAYS))
+
+
+def _active(x: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(x), GP_SETTINGS["inactive"], x)
+
+
+SURROGATES = {"random-forest": Forest, "gp": GaussianProcess}  # the first is a table's default
 
 
 class Table:
@@ -202,8 +289,8 @@ class Table:
         for i, config in enumerate(self.configs):
             self.index.setdefault((tuple(config[p] for p in self.params), self.level_of[i]), []).append(i)
         self.x = np.array([to_unit(self.space, c) for c in self.configs])
-        surrogate = self.manifest.get("surrogate")
-        self.surrogate = Forest.load(directory / surrogate["file"]) if surrogate else None
+        self.surrogates = {family: SURROGATES[family].load(directory / entry["file"])
+                           for family, entry in self.manifest.get("surrogates", {}).items()}
 
     def level(self, fidelity: float | None) -> float | None:
         """The measured level that answers ``fidelity``: the top one for None, else the smallest
@@ -216,7 +303,10 @@ class Table:
                                        f" of table {self.name}; ask for at most {self.levels[-1]}")
         return above[0]
 
-    def lookup(self, config: dict[str, Any], seed: int, policy: str, fidelity: float | None = None) -> Result:
+    def lookup(self, config: dict[str, Any], seed: int, policy: str, fidelity: float | None = None,
+               surrogate: str | None = None) -> Result:
+        """A measured row where there is one; else the ``policy``: the nearest row, or the
+        ``surrogate`` family's prediction (default: the table's first family)."""
         level = self.level(fidelity)
         rows = self.index.get((tuple(config.get(p) for p in self.params), level))
         if rows is not None:
@@ -228,15 +318,22 @@ class Table:
             distance = np.where(at_level, ((self.x - x) ** 2).sum(axis=1), np.inf)
             return self._row(int(np.argmin(distance)), "nearest")
         if policy == "surrogate":
-            if self.surrogate is None:
-                raise TableError(f"table {self.name} has no surrogate; use the nearest policy or rebuild it")
+            model = self.surrogate(surrogate)
             if self.fidelity_column:
                 x = np.append(x, level / self.levels[-1])
             cost = float(np.median(self.cost[at_level]))
-            return Result(self.surrogate.predict(x), cost=cost, source="surrogate", fidelity=level,
+            return Result(model.predict(x), cost=cost, source="surrogate", fidelity=level,
                           table_sha256=self.sha256, extra={"cost": "median of the table" + (f" at {self.fidelity_column}={level}"
                                                                if self.fidelity_column else "")})
         raise ValueError(f"unknown lookup policy {policy!r}; one of {POLICIES}")
+
+    def surrogate(self, family: str | None = None):
+        if not self.surrogates:
+            raise TableError(f"table {self.name} has no surrogate; use the nearest policy or rebuild it")
+        family = family or next(iter(self.surrogates))
+        if family not in self.surrogates:
+            raise TableError(f"table {self.name} has no {family!r} surrogate; it has {', '.join(self.surrogates)}")
+        return self.surrogates[family]
 
     def _row(self, i: int, source: str) -> Result:
         extra = {"row": i, **{c: v[i] for c, v in self.extra_columns.items()}}
@@ -250,7 +347,7 @@ class Table:
 
 
 def surrogate_quality(x: np.ndarray, y: np.ndarray, groups: list, folds: int = 10,
-                      levels: list | None = None) -> dict[str, Any]:
+                      levels: list | None = None, family: str = "random-forest") -> dict[str, Any]:
     """Held-out quality of the surrogate: k-fold, grouped so a repeated configuration never sits
     in both the training and the test part; pooled Spearman and mean absolute error, and with
     ``levels`` (each row's fidelity level) the same per level, where a multi-fidelity optimizer reads it."""
@@ -261,7 +358,7 @@ def surrogate_quality(x: np.ndarray, y: np.ndarray, groups: list, folds: int = 1
     predicted = np.empty_like(y)
     for k in range(folds):
         test = fold == k
-        model = Forest.fit(x[~test], {"y": y[~test]})
+        model = SURROGATES[family].fit(x[~test], {"y": y[~test]})
         predicted[test] = [model.predict(row)["y"] for row in x[test]]
     quality: dict[str, Any] = {"folds": folds, **_agreement(predicted, y)}
     if levels is not None:
@@ -331,15 +428,16 @@ def write_table(
         groups = [tuple(c.values()) for c in configs]
         objectives = [o["name"] for o in manifest["objectives"]]
         ys = {o: np.asarray([columns[o][i] for i in keep], dtype=float) for o in objectives}
-        weights = directory / f"{name}.surrogate.safetensors"
-        Forest.fit(x, ys).save(weights)
-        manifest["surrogate"] = {
-            "model": "random-forest",
-            "settings": FOREST_SETTINGS,
-            "inputs": inputs,
-            "file": weights.name,
-            "sha256": sha256_file(weights),
-            "quality": {o: surrogate_quality(x, ys[o], groups, levels=levels) for o in objectives},
-        }
+        manifest["surrogates"] = {}
+        for family, model in SURROGATES.items():
+            weights = directory / f"{name}.{'surrogate' if family == 'random-forest' else family}.safetensors"
+            model.fit(x, ys).save(weights)
+            manifest["surrogates"][family] = {
+                "settings": model.settings,
+                "inputs": inputs,
+                "file": weights.name,
+                "sha256": sha256_file(weights),
+                "quality": {o: surrogate_quality(x, ys[o], groups, levels=levels, family=family) for o in objectives},
+            }
     (directory / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -22,7 +22,7 @@ from bench.trial import Result, Status
 from conftest import bench_cli
 
 NAME = "test-curve"
-FILES = (".parquet", ".json", ".surrogate.safetensors", ".trials.jsonl")
+FILES = (".parquet", ".json", ".surrogate.safetensors", ".gp.safetensors", ".trials.jsonl")
 
 
 class Curve(Problem):
@@ -172,7 +172,8 @@ def test_the_manifest_reports_levels_noise_curve_agreement_and_provenance(whole)
     assert 0 < manifest["noise"]["evaluation"]["40"]["score"]["mean_binomial_stderr"] < 0.04
     assert set(manifest["curve_rank_correlation"]["score"]) == {"10", "20"}
     assert manifest["curve_rank_correlation"]["score"]["20"] == {"trials": 9, "spearman": 1.0}
-    quality = manifest["surrogate"]["quality"]["score"]
+    quality = manifest["surrogates"]["random-forest"]["quality"]["score"]
+    assert set(manifest["surrogates"]["gp"]["quality"]["score"]["levels"]) == {"10", "20", "40"}
     assert set(quality["levels"]) == {"10", "20", "40"} and quality["levels"]["40"]["rows"] == 9
     provenance = manifest["provenance"]
     assert provenance["live_setup"]["setup"] == {"noise": 0.005}

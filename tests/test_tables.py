@@ -29,10 +29,12 @@ def test_both_tables_verify_and_report_their_surrogate_quality():
         manifest = verify(name)
         assert manifest["rows"] == rows
         assert manifest["provenance"]["source"]["license"] == "MIT"
-        quality = manifest["surrogate"]["quality"]
-        assert set(quality) == {"hellaswag_acc", "hellaswag_acc_norm", "mmlu_acc"}
-        assert all(-1 <= q["spearman"] <= 1 and q["folds"] == 10 for q in quality.values())
-    assert verify(ONE_B)["surrogate"]["quality"]["hellaswag_acc"]["spearman"] >= 0.8
+        assert set(manifest["surrogates"]) == {"random-forest", "gp"}  # two inductive biases
+        for entry in manifest["surrogates"].values():
+            quality = entry["quality"]
+            assert set(quality) == {"hellaswag_acc", "hellaswag_acc_norm", "mmlu_acc"}
+            assert all(-1 <= q["spearman"] <= 1 and q["folds"] == 10 for q in quality.values())
+    assert verify(ONE_B)["surrogates"]["random-forest"]["quality"]["hellaswag_acc"]["spearman"] >= 0.8
     out = bench_cli("table", "verify")
     assert out.returncode == 0 and out.stdout.count("ok ") == len(table_names())
 
@@ -57,18 +59,20 @@ def flip_byte(path, offset):
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("suffix", [".parquet", ".surrogate.safetensors"])
-def test_a_flipped_byte_fails_verify_and_runs_and_writes_nothing(tampered, tmp_path, suffix):
+@pytest.mark.parametrize("suffix, message", [(".parquet", "sha256 mismatch"),
+                                             (".surrogate.safetensors", "random-forest surrogate"),
+                                             (".gp.safetensors", "gp surrogate")])
+def test_a_flipped_byte_fails_verify_and_runs_and_writes_nothing(tampered, tmp_path, suffix, message):
     directory, env = tampered
     path = directory / f"{ONE_B}{suffix}"
     flip_byte(path, path.stat().st_size // 2)
     out = bench_cli("table", "verify", ONE_B, env=env)
-    assert out.returncode != 0 and "sha256 mismatch" in out.stderr
+    assert out.returncode != 0 and message in out.stderr
     assert bench_cli("table", "verify", THREE_B, env=env).returncode == 0
     store = tmp_path / "never.sqlite"
     out = bench_cli("run", "lora-hpo/llama-3.2-1b-alpaca", "--optimizer", "lhs", "--store", str(store), env=env)
     assert out.returncode != 0
-    assert "sha256 mismatch" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert not store.exists()
 
 
@@ -127,12 +131,40 @@ def test_forest_predicts_exactly_like_scikit_learn():
     assert np.allclose(ours, reference.predict(queries), rtol=0, atol=1e-12)
 
 
+def test_the_stored_gp_predicts_what_scikit_learn_fitted():
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+    from bench.tables import GaussianProcess
+
+    rng = np.random.default_rng(4)
+    x = rng.random((80, 3))
+    y = np.sin(6 * x[:, 0]) + x[:, 1] ** 2 + 0.05 * rng.standard_normal(80)
+    gp = GaussianProcess.fit(x, {"y": y})
+    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.ones(3), (1e-2, 1e2)) + WhiteKernel(1e-2, (1e-6, 1.0))
+    reference = GaussianProcessRegressor(kernel, normalize_y=True).fit(x, y)
+    queries = rng.random((50, 3))
+    assert np.allclose(gp.predict_many(queries)["y"], reference.predict(queries), atol=1e-9)
+    assert gp.predict(queries[0])["y"] == pytest.approx(float(reference.predict(queries[:1])[0]), abs=1e-9)
+
+
+def test_every_surrogate_family_answers_off_grid_lookups(table):
+    measured = table.configs[0]
+    off = dict(measured, lora_dropout=0.123456)
+    forest, gp = (table.lookup(off, 0, "surrogate", surrogate=family) for family in ("random-forest", "gp"))
+    assert forest.source == gp.source == "surrogate" and forest.objectives != gp.objectives
+    assert table.lookup(off, 0, "surrogate").objectives == forest.objectives  # the first family is the default
+    with pytest.raises(TableError, match="has no 'knn' surrogate; it has random-forest, gp"):
+        table.lookup(off, 0, "surrogate", surrogate="knn")
+
+
+@pytest.mark.slow
 def test_the_converter_rebuilds_the_shipped_tables_byte_for_byte(tmp_path):
     from bench_lora.convert_llama32 import main
 
     main([str(tables_dir() / "sources" / "lora-hpo-llama32"), str(tmp_path)])
     for name in (ONE_B, THREE_B):
-        for suffix in (".parquet", ".surrogate.safetensors", ".json"):
+        for suffix in (".parquet", ".surrogate.safetensors", ".gp.safetensors", ".json"):
             assert (tmp_path / f"{name}{suffix}").read_bytes() == (tables_dir() / f"{name}{suffix}").read_bytes()
 
 

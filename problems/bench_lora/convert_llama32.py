@@ -155,7 +155,8 @@ def main(argv: list[str]) -> None:
     out = Path(argv[1]) if len(argv) > 1 else tables_dir()
     for name in INSTANCES:
         manifest = build(name, raw, out)
-        quality = {o: q["spearman"] for o, q in manifest["surrogate"]["quality"].items()}
+        quality = {family: {o: q["spearman"] for o, q in entry["quality"].items()}
+                   for family, entry in manifest["surrogates"].items()}
         print(f"{name}: {manifest['rows']} rows, sha256 {manifest['sha256'][:12]}, held-out Spearman {quality}")
 
 
