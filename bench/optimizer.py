@@ -59,12 +59,14 @@ class Optimizer(ABC):
         fidelity: Fidelity | None = None,
         seed: int = 0,
         budget: float | None = None,
+        deterministic: bool = True,
     ) -> None:
         self.space = space
         self.objectives = tuple(objectives)
         self.fidelity = fidelity
         self.seed = seed
         self.budget = budget  # in full-fidelity evaluations, when the runner knows it
+        self.deterministic = deterministic  # the problem's: a noise-aware model may treat repeats as noise
         self.rng = np.random.default_rng(seed)
         self.history: list[tuple[Trial, Result]] = []
 
