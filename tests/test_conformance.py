@@ -13,13 +13,13 @@ import pytest
 from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float, Integer
 
 from bench.problem import Objective, Problem
-from bench.registry import Registry
 from bench.runner import RunSpec, run
 from bench.space import Fidelity, validate
 from bench.store import Store
 from bench.trial import Result, Status
+from conftest import checkout_registry
 
-REGISTRY = Registry()
+REGISTRY = checkout_registry()
 # Problem-specific searches (a genotype of their own) are tested with their problem.
 OPTIMIZERS = sorted(n for n in REGISTRY.optimizers if REGISTRY.optimizer(n).capabilities.genotype is None)
 BUDGET = 12

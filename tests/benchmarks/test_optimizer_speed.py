@@ -6,12 +6,12 @@ import math
 import pytest
 
 from bench.problem import Objective, Problem
-from bench.registry import Registry
 from bench.space import Fidelity
 from bench.trial import Result
 from bench_lora.spaces import lora_space
+from conftest import checkout_registry
 
-REGISTRY = Registry()
+REGISTRY = checkout_registry()
 
 
 class LoraLike(Problem):
