@@ -1,5 +1,5 @@
-"""The SMAC adapters: bo-gp's Latin hypercube start, failures priced for the model, the same
-trials in another process, a used-up space, nothing written outside a temporary folder."""
+"""The SMAC adapters: smac-gp's Latin hypercube start, failures priced for the model,
+the same trials in another process, a used-up space, nothing written outside a temporary folder."""
 
 import json
 import os
@@ -20,9 +20,9 @@ from conftest import REPO
 REGISTRY = Registry()
 
 
-def test_bo_gp_starts_with_ten_latin_hypercube_points_then_the_gp():
+def test_smac_gp_starts_with_ten_latin_hypercube_points_then_the_gp():
     problem = REGISTRY.problem("synthetic/branin").create()
-    optimizer = REGISTRY.optimizer("bo-gp").create(problem, problem.objectives, seed=0, budget=12)
+    optimizer = REGISTRY.optimizer("smac-gp").create(problem, problem.objectives, seed=0, budget=12)
     trials = []
     for _ in range(11):
         [trial] = optimizer.ask(1)
