@@ -84,6 +84,13 @@ class SMACOptimizer(Optimizer):
                                                                   additional_configs=[])
         elif facade == "smac-hyperband":
             extra["intensifier"] = MultiFidelityFacade.get_intensifier(scenario, eta=ETA)
+        if facade != "smac-gp":
+            model = Facade.get_model(scenario)
+            # SMAC's forest predicts with n_jobs=-1 (a thread pool per predict, thousands per local search):
+            # one job gave the same trials 2-3x faster, and parallel runs share the cores. get_model has no
+            # n_jobs argument, so it is set on the forest's options before the forest is built.
+            model._rf_opts["n_jobs"] = 1
+            extra["model"] = model
         maximizer = Facade.get_acquisition_maximizer(scenario)
         maximizer._local_search.__class__ = OrderedLocalSearch  # same state, ordered start points
         self._smac = Facade(scenario, _never_called, acquisition_maximizer=maximizer, overwrite=True,
