@@ -41,9 +41,11 @@ def check_supported(name: str, capabilities: Capabilities, problem: Problem, obj
                           f"{capabilities.genotype} problem or a general optimizer")
     hps = list(problem.space.values())
     if problem.space.conditions and not capabilities.conditional:
-        raise Unsupported(f"optimizer {name} cannot search conditional spaces")
+        raise Unsupported(f"optimizer {name} cannot search conditional spaces; choose one whose capabilities"
+                          " say conditional (bench list optimizers --json)")
     if not capabilities.categorical and any(type(hp).__name__ == "CategoricalHyperparameter" for hp in hps):
-        raise Unsupported(f"optimizer {name} cannot search categorical hyperparameters")
+        raise Unsupported(f"optimizer {name} cannot search categorical hyperparameters; choose one whose"
+                          " capabilities say categorical (bench list optimizers --json)")
     if capabilities.multi_fidelity and problem.fidelity is None:
         raise Unsupported(f"optimizer {name} is multi-fidelity; this problem has no fidelity")
 
