@@ -106,6 +106,7 @@ class OptimizerSpec:
             fidelity=problem.fidelity,
             seed=seed,
             budget=budget,
+            deterministic=problem.deterministic,
             **self.kwargs,
         )
 

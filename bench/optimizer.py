@@ -41,9 +41,11 @@ def check_supported(name: str, capabilities: Capabilities, problem: Problem, obj
                           f"{capabilities.genotype} problem or a general optimizer")
     hps = list(problem.space.values())
     if problem.space.conditions and not capabilities.conditional:
-        raise Unsupported(f"optimizer {name} cannot search conditional spaces")
+        raise Unsupported(f"optimizer {name} cannot search conditional spaces; choose one whose capabilities"
+                          " say conditional (bench list optimizers --json)")
     if not capabilities.categorical and any(type(hp).__name__ == "CategoricalHyperparameter" for hp in hps):
-        raise Unsupported(f"optimizer {name} cannot search categorical hyperparameters")
+        raise Unsupported(f"optimizer {name} cannot search categorical hyperparameters; choose one whose"
+                          " capabilities say categorical (bench list optimizers --json)")
     if capabilities.multi_fidelity and problem.fidelity is None:
         raise Unsupported(f"optimizer {name} is multi-fidelity; this problem has no fidelity")
 
@@ -59,12 +61,14 @@ class Optimizer(ABC):
         fidelity: Fidelity | None = None,
         seed: int = 0,
         budget: float | None = None,
+        deterministic: bool = True,
     ) -> None:
         self.space = space
         self.objectives = tuple(objectives)
         self.fidelity = fidelity
         self.seed = seed
         self.budget = budget  # in full-fidelity evaluations, when the runner knows it
+        self.deterministic = deterministic  # the problem's: a noise-aware model may treat repeats as noise
         self.rng = np.random.default_rng(seed)
         self.history: list[tuple[Trial, Result]] = []
 

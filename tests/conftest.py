@@ -1,14 +1,19 @@
-"""Shared helpers: run the real CLI in a subprocess, install throwaway plugins by entry point."""
+"""Shared helpers: run the real CLI in a subprocess, install throwaway plugins by entry point, a registry
+of this checkout's plugins."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
+
+from bench.registry import Registry
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,6 +37,21 @@ def install_plugin(site: Path, name: str, source: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
     return env
+
+
+def checkout_registry() -> Registry:
+    """The installed plugins, plus the built-in ones this checkout's pyproject.toml declares and the
+    installed metadata lacks (an editable install made before they were added), through the same hooks."""
+    registry = Registry()
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["bench"]
+    installed = {p.name for p in registry.plugins} | {b.name for b in registry.broken}
+    for name, module in declared.items():
+        if name not in installed:
+            plugin = importlib.import_module(module)
+            for hook, table in (("bench_problems", registry.problems), ("bench_optimizers", registry.optimizers)):
+                for spec in getattr(plugin, hook, lambda: [])():
+                    table.setdefault(spec.name, spec)
+    return registry
 
 
 @pytest.fixture

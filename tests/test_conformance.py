@@ -2,7 +2,8 @@
 
 Each optimizer runs through the real runner on a mixed space (log float, ints, a
 categorical, a conditional float, a fidelity) whose evaluation fails on one region and
-diverges on another, with the objective count it supports.
+diverges on another, with the objective count it supports; an optimizer that declares no
+conditions (or no categoricals) gets the space without them (the categorical fixed).
 """
 
 from __future__ import annotations
@@ -10,16 +11,16 @@ from __future__ import annotations
 import math
 
 import pytest
-from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float, Integer
+from ConfigSpace import Categorical, ConfigurationSpace, Constant, EqualsCondition, Float, Integer
 
 from bench.problem import Objective, Problem
-from bench.registry import Registry
 from bench.runner import RunSpec, run
 from bench.space import Fidelity, validate
 from bench.store import Store
 from bench.trial import Result, Status
+from conftest import checkout_registry
 
-REGISTRY = Registry()
+REGISTRY = checkout_registry()
 # Problem-specific searches (a genotype of their own) are tested with their problem.
 OPTIMIZERS = sorted(n for n in REGISTRY.optimizers if REGISTRY.optimizer(n).capabilities.genotype is None)
 BUDGET = 12
@@ -31,16 +32,18 @@ class Mixed(Problem):
     objectives = (Objective("loss", "min"), Objective("size", "min"))
     fidelity = Fidelity("epochs", 1, 27)
 
-    def __init__(self, mode: str = "live") -> None:
+    def __init__(self, mode: str = "live", *, conditional: bool = True, categorical: bool = True) -> None:
         super().__init__(mode)
         space = ConfigurationSpace({
             "learning_rate": Float("learning_rate", (1e-5, 1e-1), log=True),
             "rank": Integer("rank", (2, 64)),
             "layers": Integer("layers", (1, 16), log=True),
-            "activation": Categorical("activation", ["relu", "gelu", "tanh"]),
+            "activation": (Categorical("activation", ["relu", "gelu", "tanh"]) if categorical
+                           else Constant("activation", "relu")),
             "slope": Float("slope", (0.0, 0.5)),
         })
-        space.add(EqualsCondition(space["slope"], space["activation"], "relu"))
+        if conditional and categorical:
+            space.add(EqualsCondition(space["slope"], space["activation"], "relu"))
         self.space = space
 
     def evaluate(self, config, fidelity, seed):
@@ -58,18 +61,22 @@ def objectives_for(capabilities) -> tuple[str, ...]:
     return ("loss",) if capabilities.single_objective else ("loss", "size")
 
 
+def mixed_for(capabilities) -> Mixed:
+    return Mixed(conditional=capabilities.conditional, categorical=capabilities.categorical)
+
+
 def run_mixed(name: str, store_path, seed: int = 0, budget: float = BUDGET):
     spec = REGISTRY.optimizer(name)
     store = Store(store_path)
     run_spec = RunSpec("test/mixed", name, seed, budget, "live", objectives=objectives_for(spec.capabilities))
-    run_id = run(run_spec, store, REGISTRY, problem=Mixed())
+    run_id = run(run_spec, store, REGISTRY, problem=mixed_for(spec.capabilities))
     return store.trials(run_id)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_proposals_are_valid_budget_is_kept_and_failures_are_survived(name, tmp_path):
     trials = run_mixed(name, tmp_path / "r.sqlite")
-    problem = Mixed()
+    problem = mixed_for(REGISTRY.optimizer(name).capabilities)
     for st in trials:
         assert validate(problem.space, st.trial.config) == st.trial.config
         if st.trial.fidelity is not None:
@@ -90,7 +97,7 @@ def test_same_seed_gives_the_same_trials(name, tmp_path):
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_failures_are_told_to_the_optimizer(name):
     spec = REGISTRY.optimizer(name)
-    problem = Mixed()
+    problem = mixed_for(spec.capabilities)
     optimizer = spec.create(problem, problem.select_objectives(objectives_for(spec.capabilities)), seed=0,
                             budget=BUDGET)
     [trial] = optimizer.ask(1)
@@ -104,7 +111,7 @@ def test_failures_are_told_to_the_optimizer(name):
 @pytest.mark.parametrize("name", [n for n in OPTIMIZERS if REGISTRY.optimizer(n).capabilities.batch])
 def test_batch_ask_returns_distinct_trials(name):
     spec = REGISTRY.optimizer(name)
-    problem = Mixed()
+    problem = mixed_for(spec.capabilities)
     optimizer = spec.create(problem, problem.select_objectives(objectives_for(spec.capabilities)), seed=0,
                             budget=BUDGET)
     trials = optimizer.ask(4)

@@ -95,7 +95,7 @@ def test_importing_the_cli_and_listing_loads_no_heavy_library():
         "    try:\n        main(args)\n"
         "    except SystemExit:\n        pass\n"
         "heavy = [m for m in ('torch', 'transformers', 'smac', 'nevergrad', 'numpy', 'ConfigSpace', 'dask',"
-        " 'distributed', 'matplotlib', 'pandas', 'autorank', 'pymoo') if m in sys.modules]\n"
+        " 'distributed', 'matplotlib', 'pandas', 'autorank', 'pymoo', 'optuna', 'botorch', 'gpytorch') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -1,5 +1,5 @@
-"""The SMAC adapters: bo-gp's Latin hypercube start, failures priced for the model, the same
-trials in another process, a used-up space, nothing written outside a temporary folder."""
+"""The SMAC adapters: smac-gp's Latin hypercube start, failures priced for the model, the forest on one job,
+the same trials in another process, a used-up space, nothing written outside a temporary folder."""
 
 import json
 import os
@@ -20,9 +20,9 @@ from conftest import REPO
 REGISTRY = Registry()
 
 
-def test_bo_gp_starts_with_ten_latin_hypercube_points_then_the_gp():
+def test_smac_gp_starts_with_ten_latin_hypercube_points_then_the_gp():
     problem = REGISTRY.problem("synthetic/branin").create()
-    optimizer = REGISTRY.optimizer("bo-gp").create(problem, problem.objectives, seed=0, budget=12)
+    optimizer = REGISTRY.optimizer("smac-gp").create(problem, problem.objectives, seed=0, budget=12)
     trials = []
     for _ in range(11):
         [trial] = optimizer.ask(1)
@@ -44,6 +44,15 @@ def test_failures_before_any_success_are_told_at_the_worst_success():
     optimizer.tell(trials[2:], results[2:])
     costs = sorted(value.cost for value in optimizer._smac.runhistory.values())
     assert costs == [3.0, 7.0, 7.0, 7.0]
+
+
+def test_the_random_forests_predict_on_one_job():
+    from test_conformance import Mixed
+
+    problem = Mixed()
+    for name in ("smac-rf", "smac-hyperband"):
+        optimizer = REGISTRY.optimizer(name).create(problem, problem.select_objectives(("loss",)), seed=0, budget=10)
+        assert optimizer._smac._model._rf_opts["n_jobs"] == 1  # the model SMAC fits and predicts with is ours
 
 
 def test_same_seed_gives_the_same_trials_in_another_process():

@@ -1,4 +1,4 @@
-"""Adapters to SMAC3: bo-gp (GP + EI, the reference BO), smac-rf, smac-hyperband.
+"""Adapters to SMAC3: smac-gp (GP + EI), smac-rf, smac-hyperband.
 
 Several asks before a tell give distinct configurations (SMAC tracks pending trials), so all
 three take batches and asynchronous results."""
@@ -11,9 +11,8 @@ _FACTORY = "bench_smac.adapter:SMACOptimizer"
 @hookimpl
 def bench_optimizers():
     return [
-        OptimizerSpec("bo-gp", "BO with a Gaussian process and expected improvement after 10 Latin hypercube "
-                      "points (SMAC BlackBoxFacade; the LoRA HPO seed's reference BO)", _FACTORY,
-                      Capabilities(), {"facade": "bo-gp"}),
+        OptimizerSpec("smac-gp", "SMAC's BO with a Gaussian process and expected improvement after 10 Latin "
+                      "hypercube points (BlackBoxFacade)", _FACTORY, Capabilities(), {"facade": "smac-gp"}),
         OptimizerSpec("smac-rf", "SMAC with a random forest (HyperparameterOptimizationFacade)", _FACTORY,
                       Capabilities(), {"facade": "smac-rf"}),
         OptimizerSpec("smac-hyperband", "SMAC multi-fidelity: random forest + Hyperband (eta=3) on the fidelity",

@@ -33,10 +33,10 @@ from bench.space import native
 from bench.trial import Result, Trial
 
 DEFAULT_BUDGET = 100  # full-fidelity evaluations assumed when the runner does not say
-INITIAL_LHS = 10  # bo-gp: the LoRA HPO seed's Latin hypercube initial design
+INITIAL_LHS = 10  # smac-gp: the LoRA HPO seed's Latin hypercube initial design
 ETA = 3
 # SMAC fits its models inside ask() on matrices of a few hundred rows at most, where threaded BLAS
-# only adds overhead: one thread made a bo-gp suggestion 5x faster on a loaded 2-core machine.
+# only adds overhead: one thread made a smac-gp suggestion 5x faster on a loaded 2-core machine.
 BLAS_THREADS = 1
 
 
@@ -63,7 +63,7 @@ class SMACOptimizer(Optimizer):
         # The runner ends the run; SMAC's n_trials only sizes its initial design (at most a quarter of it).
         n_trials = max(math.ceil(budget), 1)
         budgets, extra = {}, {}
-        if facade == "bo-gp":
+        if facade == "smac-gp":
             Facade = BlackBoxFacade
             n_trials = max(n_trials, INITIAL_LHS)
         elif facade == "smac-rf":
@@ -79,11 +79,18 @@ class SMACOptimizer(Optimizer):
             raise ValueError(f"unknown SMAC facade {facade!r}")
         scenario = Scenario(copy.deepcopy(self.space), deterministic=True, seed=self.seed, n_trials=n_trials,
                             output_directory=Path(self._tmp.name), **budgets)
-        if facade == "bo-gp":
+        if facade == "smac-gp":
             extra["initial_design"] = LatinHypercubeInitialDesign(scenario, n_configs=INITIAL_LHS, max_ratio=1.0,
                                                                   additional_configs=[])
         elif facade == "smac-hyperband":
             extra["intensifier"] = MultiFidelityFacade.get_intensifier(scenario, eta=ETA)
+        if facade != "smac-gp":
+            model = Facade.get_model(scenario)
+            # SMAC's forest predicts with n_jobs=-1 (a thread pool per predict, thousands per local search):
+            # one job gave the same trials 2-3x faster, and parallel runs share the cores. get_model has no
+            # n_jobs argument, so it is set on the forest's options before the forest is built.
+            model._rf_opts["n_jobs"] = 1
+            extra["model"] = model
         maximizer = Facade.get_acquisition_maximizer(scenario)
         maximizer._local_search.__class__ = OrderedLocalSearch  # same state, ordered start points
         self._smac = Facade(scenario, _never_called, acquisition_maximizer=maximizer, overwrite=True,
