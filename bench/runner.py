@@ -1,9 +1,11 @@
 """The one loop: ask, evaluate, store, tell, under a budget, with failures kept as data.
 
 Resume works by replay: the optimizer is rebuilt with the same seed and asked again;
-each trial already in the store is told its stored result instead of being evaluated
-(the proposal must match, or the run refuses to continue), and only the missing trials
-run. Same inputs in table mode therefore give the same trials bit for bit.
+each proposal that matches the trial stored under its number is told the stored result
+instead of being evaluated, as the optimizer's own Trial object (an optimizer may key its
+state on it), and only the missing trials run. Any other proposal, or none where the store
+holds one, stops the resume with ResumeMismatch. Same inputs in table mode therefore give
+the same trials bit for bit.
 
 Where trials run is the executor's business (bench/executors.py): in-process on simulated
 workers by default, or on real worker processes; an optimizer that cannot be asked while
@@ -188,6 +190,8 @@ def _loop(spec, store, run_id, problem, optimizer, stored, progress, executor, b
                     f"cannot resume run {run_id}: trial {number} was {previous.trial.config}, the optimizer now"
                     f" proposes {trial.config}; it is not deterministic, start a new run without --resume"
                 )
+            # The optimizer is told about its own Trial object: it may key its state on it.
+            previous = stored[number] = replace(previous, trial=trial)
             executor.replay(previous)
             count(previous)
         elif (done := executor.submit(number, trial)) is not None:
@@ -221,3 +225,6 @@ def _loop(spec, store, run_id, problem, optimizer, stored, progress, executor, b
             told += len(group)
             if progress:
                 progress(told, min(used, spec.budget))
+    if unproposed := sorted(n for n in stored if n >= number):
+        raise ResumeMismatch(f"cannot resume run {run_id}: the optimizer stopped after {number} trials, the store"
+                             f" holds trial {unproposed[-1]}; it is not deterministic, start a new run without --resume")

@@ -14,7 +14,8 @@ from bench.hookspecs import Capabilities, OptimizerSpec
 from bench.optimizer import Optimizer
 from bench.problem import Objective, Problem
 from bench.registry import Registry
-from bench.runner import RunSpec, run
+from bench.build import FixedDesign
+from bench.runner import ResumeMismatch, RunSpec, run
 from bench.store import Store
 from bench.trial import Result, Status, Trial
 from conftest import bench_cli, install_plugin
@@ -151,6 +152,33 @@ def test_sigkill_then_resume_completes_with_every_trial_once(tmp_path, workers):
     clean = tmp_path / "clean.sqlite"
     assert bench_cli(*args[:-1], str(clean), env=env).returncode == 0
     assert rows == stored_trials(clean)  # resumed == uninterrupted, bit for bit
+
+
+def test_resume_refuses_an_optimizer_that_proposes_otherwise_or_stops_early(store):
+    """Replay must reproduce every stored trial: another proposal, or none where the store holds one, stops the
+    resume with ResumeMismatch and leaves the store as it was (the old runner completed such a run, short)."""
+    problem = Registry().problem("synthetic/branin").create("live")
+    configs = [{"x1": float(i), "x2": 1.0} for i in range(6)]
+    spec = RunSpec("synthetic/branin", "design", 0, len(configs), "live")
+    results = Store(store)
+
+    def design(configs):
+        return FixedDesign(problem.space, problem.objectives, configs)
+
+    def interrupt(told, used):
+        if told == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(spec, results, Registry(), problem=problem, optimizer=design(configs), progress=interrupt)
+    before = stored_trials(store)
+    with pytest.raises(ResumeMismatch, match="trial 2 was"):
+        run(spec, results, Registry(), problem=problem, optimizer=design(configs[:2] + configs[3:]), resume=True)
+    with pytest.raises(ResumeMismatch, match="stopped after 3 trials"):
+        run(spec, results, Registry(), problem=problem, optimizer=design(configs[:3]), resume=True)
+    assert stored_trials(store) == before and results.runs()[0]["status"] == "running"
+    assert run(spec, results, Registry(), problem=problem, optimizer=design(configs), resume=True) == 1
+    assert [st.trial.config for st in results.trials(1)] == configs
 
 
 def test_resume_of_a_complete_run_adds_nothing(store):
