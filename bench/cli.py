@@ -1,4 +1,4 @@
-"""The ``bench`` command line: list, run, show, export, table, leaderboard.
+"""The ``bench`` command line: list, run, show, export, runs, table, leaderboard.
 
 Importing this module loads no torch, transformers, smac or nevergrad, and no numpy:
 plugins are listed from their specs, and heavy modules load inside the commands that
@@ -133,9 +133,11 @@ def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler,
             for problem in instances.values():
                 check_supported(name, capabilities, problem, problem.select_objectives(objectives or None))
         specs = [runner.RunSpec(p, o, s, budget, instances[p].mode, workers, max_cost, objectives or None)
-                 for p in problems for o in optimizers for s in seed_list]
-        running = _make_executor(executor, workers, scheduler, cluster_file, gpus, retries)
+                 for p in instances for o in dict.fromkeys(optimizers) for s in seed_list]
         results = Store(store)
+        for spec in specs if not resume else ():
+            runner.refuse_rerun(spec, results)
+        running = _make_executor(executor, workers, scheduler, cluster_file, gpus, retries)
     except Exception as exc:
         raise _fail(exc) from exc
     run_ids = []
@@ -161,7 +163,7 @@ def show(store, problem, as_json) -> None:
     from bench.store import Store
 
     try:
-        summaries = _summaries(Store(store), problem)
+        summaries = _summaries(_existing_store(store), problem)
     except Exception as exc:
         raise _fail(exc) from exc
     if as_json:
@@ -179,10 +181,38 @@ def export(out, store, problem) -> None:
     from bench.store import Store
 
     try:
-        rows = Store(store).export_parquet(out, problem)
+        rows = _existing_store(store).export_parquet(out, problem)
     except Exception as exc:
         raise _fail(exc) from exc
     click.echo(f"wrote {rows} trials to {out}")
+
+
+def _existing_store(path):
+    """The store at ``path``; a command that only reads or removes never creates one (a mistyped path is an error)."""
+    from pathlib import Path
+
+    from bench.store import Store, StoreError
+
+    if not Path(path).is_file():
+        raise StoreError(f"no results store at {path}; pass the --store that `bench run` wrote (or set $BENCH_STORE)")
+    return Store(path)
+
+
+@main.group()
+def runs() -> None:
+    """Manage stored runs."""
+
+
+@runs.command("delete")
+@click.argument("run_ids", metavar="RUN...", nargs=-1, required=True, type=int)
+@_store_option
+def runs_delete(run_ids, store) -> None:
+    """Remove runs (ids from `bench show`) and their trials from the store, so they can be run again."""
+    try:
+        _existing_store(store).delete_runs(list(dict.fromkeys(run_ids)))
+    except Exception as exc:
+        raise _fail(exc) from exc
+    click.echo(f"deleted run(s) {', '.join(map(str, dict.fromkeys(run_ids)))} from {store}")
 
 
 @main.group()

@@ -42,6 +42,10 @@ class ResumeMismatch(RuntimeError):
     """The optimizer proposed something other than what the store holds for that trial."""
 
 
+class RunExists(RuntimeError):
+    """The store already holds a run with these inputs; a run has one identity, so it is never added twice."""
+
+
 @dataclass(frozen=True)
 class RunSpec:
     problem: str
@@ -64,6 +68,13 @@ class RunSpec:
     @property
     def key(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
+
+
+def refuse_rerun(spec: RunSpec, store: Store) -> None:
+    """Raise RunExists when ``store`` already holds the run ``spec`` (finished or not)."""
+    if (run_id := store.unfinished_run(spec.key) or store.complete_run(spec.key)) is not None:
+        raise RunExists(f"run {run_id} ({spec.problem}, {spec.optimizer}, seed {spec.seed}) is already in {store.path};"
+                        f" continue it with --resume, or remove it with `bench runs delete {run_id}`")
 
 
 def evaluate(problem: Problem, trial: Trial, seed: int) -> Result:
@@ -126,6 +137,8 @@ def run(
     optimizer = optimizer or optimizer_spec.create(problem, objectives, seed=spec.seed, budget=spec.budget)
     batch = 0 if capabilities.asynchronous else spec.workers if capabilities.batch else 1
 
+    if not resume:
+        refuse_rerun(spec, store)
     run_id = store.unfinished_run(spec.key) if resume else None
     if resume and run_id is None and (done_id := store.complete_run(spec.key)) is not None:
         return done_id

@@ -264,6 +264,39 @@ def test_bad_input_is_refused_with_one_line_before_anything_is_written(store, ar
     assert not store.exists()
 
 
+def test_rerunning_a_stored_run_is_refused_until_it_is_deleted(store):
+    """A run has one identity (its inputs): the same command again refuses with one line naming --resume and
+    `bench runs delete`, changing nothing; --resume returns the complete run; a deleted run can be run again."""
+    command = ["run", "synthetic/branin", "--optimizer", "random", "--budget", "5", "--store", str(store)]
+    args = [*command, "--seeds", "0-1"]
+    assert bench_cli(*args).returncode == 0
+    before = stored_trials(store)
+    again = bench_cli(*args)
+    assert again.returncode != 0
+    [line] = [line for line in again.stderr.splitlines() if line.strip()]
+    assert "run 1 (synthetic/branin, random, seed 0) is already in" in line
+    assert "--resume" in line and "`bench runs delete 1`" in line
+    assert bench_cli(*args, "--resume").returncode == 0
+    assert stored_trials(store) == before and runs_of(store) == ["complete", "complete"]
+
+    missing = bench_cli("runs", "delete", "1", "7", "--store", str(store))
+    assert missing.returncode != 0 and "has no run 7" in missing.stderr
+    assert stored_trials(store) == before  # all or nothing
+    deleted = bench_cli("runs", "delete", "1", "--store", str(store))
+    assert deleted.returncode == 0, deleted.stderr
+    assert [row[0] for row in stored_trials(store)] == [1] * 5 and runs_of(store) == ["complete"]
+    assert bench_cli(*command, "--seeds", "0").returncode == 0
+    assert sorted(stored_trials(store)) == sorted(before)
+
+
+@pytest.mark.parametrize("command", [["show"], ["export", "out.parquet"], ["runs", "delete", "1"]])
+def test_reading_a_store_that_does_not_exist_refuses_and_creates_nothing(tmp_path, command):
+    out = bench_cli(*command, "--store", str(tmp_path / "mistyped.sqlite"), cwd=tmp_path)
+    assert out.returncode != 0
+    assert "no results store at" in out.stderr.strip().splitlines()[-1]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_show_json_and_parquet_export(tmp_path, store):
     assert bench_cli("run", "synthetic/zdt1", "--optimizer", "lhs", "--budget", "12", "--seeds", "0,3",
                      "--store", str(store)).returncode == 0
@@ -294,3 +327,14 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path):
     out = bench_cli("show", "--store", str(bad))
     assert out.returncode != 0 and "pass another --store" in out.stderr
     assert bad.read_text() == "these are my notes"
+
+
+def test_an_sqlite_file_that_is_not_a_store_is_refused_unchanged(tmp_path):
+    """Not even switched to WAL (which rewrites the header) before it is found to be someone else's."""
+    theirs = tmp_path / "theirs.sqlite"
+    with sqlite3.connect(theirs) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    before = theirs.read_bytes()
+    out = bench_cli("show", "--store", str(theirs))
+    assert out.returncode != 0 and "not a bench results store" in out.stderr
+    assert theirs.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["theirs.sqlite"]
