@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from bench import __version__
 from bench.optimizer import Optimizer, check_supported
 from bench.problem import Problem
-from bench.registry import Registry
+from bench.registry import Registry, UnknownName
 from bench.space import InvalidConfiguration
 from bench.store import Store, StoredTrial
 from bench.trial import Result, Status, Trial
@@ -130,7 +130,13 @@ def run(
     if executor.workers != spec.workers:
         raise ValueError(f"the executor has {executor.workers} workers, the run {spec.workers}")
     optimizer_spec = None if optimizer else registry.optimizer(spec.optimizer)
-    problem = problem or registry.problem(spec.problem).create(spec.mode)
+    try:
+        problem_spec = registry.problem(spec.problem)
+    except UnknownName:
+        if problem is None:
+            raise
+        problem_spec = None  # an instance passed in, not registered: only the local executor can run it
+    problem = problem or problem_spec.create(spec.mode)
     objectives = problem.select_objectives(spec.objectives)
     capabilities = optimizer.capabilities if optimizer else optimizer_spec.capabilities
     check_supported(spec.optimizer, capabilities, problem, objectives)
@@ -148,6 +154,8 @@ def run(
             **asdict(spec),
             "suite_version": __version__,
             "plugins": registry.versions(),
+            "providers": {"problem": registry.provider("problem", spec.problem),
+                          "optimizer": registry.provider("optimizer", spec.optimizer) if optimizer_spec else None},
             "problem_info": problem.describe(),
             "optimized_objectives": [o.name for o in objectives],
             "optimizer_capabilities": capabilities.to_dict(),
@@ -160,7 +168,7 @@ def run(
     else:
         stored = {st.number: st for st in store.trials(run_id)}
 
-    executor.open(problem, registry.problems.get(spec.problem), spec.seed,
+    executor.open(problem, problem_spec, spec.seed,
                   max((st.end for st in stored.values()), default=0.0))
     try:
         _loop(spec, store, run_id, problem, optimizer, stored, progress, executor, batch)
