@@ -52,6 +52,9 @@ def _make_executor(executor, workers, scheduler, cluster_file, gpus, retries):
     return make_executor(executor, workers, retries=retries, gpus=gpu_list, scheduler=scheduler, cluster=cluster_file)
 
 
+MAX_SEEDS = 10_000  # more runs than anyone means; a typo like 0-100000000 is refused, not run out of memory
+
+
 def parse_seeds(text: str) -> list[int]:
     """'0-9', '0,3,5' or a mix like '0-2,7' -> sorted distinct seeds."""
     seeds: set[int] = set()
@@ -60,6 +63,9 @@ def parse_seeds(text: str) -> list[int]:
         if not match or (match[2] is not None and int(match[2]) < int(match[1])):
             raise click.BadParameter(f"{text!r} is not a seed list; write it like 0-9 or 0,3,5", param_hint="--seeds")
         first, last = int(match[1]), int(match[2] if match[2] is not None else match[1])
+        if last - first + 1 + len(seeds) > MAX_SEEDS:
+            raise click.BadParameter(f"{text!r} is more than {MAX_SEEDS} seeds; give fewer, like 0-9",
+                                     param_hint="--seeds")
         seeds.update(range(first, last + 1))
     return sorted(seeds)
 

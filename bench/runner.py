@@ -15,6 +15,7 @@ trials are running is run batch-synchronously (ask a batch, wait for all, tell a
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sys
@@ -58,12 +59,12 @@ class RunSpec:
     objectives: tuple[str, ...] | None = None  # None: the problem's default objectives
 
     def __post_init__(self) -> None:
-        if not self.budget > 0:
-            raise ValueError(f"budget must be positive, got {self.budget}")
+        if not 0 < self.budget < math.inf:
+            raise ValueError(f"budget must be positive and finite, got {self.budget}")
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
-        if self.max_cost is not None and not self.max_cost > 0:
-            raise ValueError(f"max cost must be positive, got {self.max_cost}")
+        if self.max_cost is not None and not 0 < self.max_cost < math.inf:
+            raise ValueError(f"max cost must be positive and finite, got {self.max_cost}")
 
     @property
     def key(self) -> str:

@@ -252,6 +252,10 @@ def test_resume_of_a_complete_run_adds_nothing(store):
     (["run", "synthetic/branin", "--optimizer", "random", "--seeds", "3-1"], "seed list"),
     (["run", "synthetic/branin", "--optimizer", "random", "--seeds", "a"], "seed list"),
     (["run", "synthetic/branin", "--optimizer", "random", "--budget", "0"], "budget must be positive"),
+    (["run", "synthetic/branin", "--optimizer", "random", "--budget", "inf"], "budget must be positive and finite"),
+    (["run", "synthetic/branin", "--optimizer", "random", "--budget", "nan"], "budget must be positive and finite"),
+    (["run", "synthetic/branin", "--optimizer", "random", "--max-cost", "inf"], "max cost must be positive and finite"),
+    (["run", "synthetic/branin", "--optimizer", "random", "--seeds", "0-100000000"], "more than 10000 seeds"),
     (["run", "synthetic/branin", "--optimizer", "random", "--workers", "0"], "workers must be at least 1"),
     (["run", "synthetic/branin", "--optimizer", "random", "--mode", "table"], "has no 'table' mode"),
 ])
