@@ -1,4 +1,4 @@
-"""The ``bench`` command line: list, run, show, export, table, leaderboard.
+"""The ``bench`` command line: list, run, show, export, runs, table, leaderboard.
 
 Importing this module loads no torch, transformers, smac or nevergrad, and no numpy:
 plugins are listed from their specs, and heavy modules load inside the commands that
@@ -52,6 +52,9 @@ def _make_executor(executor, workers, scheduler, cluster_file, gpus, retries):
     return make_executor(executor, workers, retries=retries, gpus=gpu_list, scheduler=scheduler, cluster=cluster_file)
 
 
+MAX_SEEDS = 10_000  # more runs than anyone means; a typo like 0-100000000 is refused, not run out of memory
+
+
 def parse_seeds(text: str) -> list[int]:
     """'0-9', '0,3,5' or a mix like '0-2,7' -> sorted distinct seeds."""
     seeds: set[int] = set()
@@ -60,6 +63,9 @@ def parse_seeds(text: str) -> list[int]:
         if not match or (match[2] is not None and int(match[2]) < int(match[1])):
             raise click.BadParameter(f"{text!r} is not a seed list; write it like 0-9 or 0,3,5", param_hint="--seeds")
         first, last = int(match[1]), int(match[2] if match[2] is not None else match[1])
+        if last - first + 1 + len(seeds) > MAX_SEEDS:
+            raise click.BadParameter(f"{text!r} is more than {MAX_SEEDS} seeds; give fewer, like 0-9",
+                                     param_hint="--seeds")
         seeds.update(range(first, last + 1))
     return sorted(seeds)
 
@@ -133,9 +139,11 @@ def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler,
             for problem in instances.values():
                 check_supported(name, capabilities, problem, problem.select_objectives(objectives or None))
         specs = [runner.RunSpec(p, o, s, budget, instances[p].mode, workers, max_cost, objectives or None)
-                 for p in problems for o in optimizers for s in seed_list]
-        running = _make_executor(executor, workers, scheduler, cluster_file, gpus, retries)
+                 for p in instances for o in dict.fromkeys(optimizers) for s in seed_list]
         results = Store(store)
+        for spec in specs if not resume else ():
+            runner.refuse_rerun(spec, results)
+        running = _make_executor(executor, workers, scheduler, cluster_file, gpus, retries)
     except Exception as exc:
         raise _fail(exc) from exc
     run_ids = []
@@ -161,7 +169,7 @@ def show(store, problem, as_json) -> None:
     from bench.store import Store
 
     try:
-        summaries = _summaries(Store(store), problem)
+        summaries = _summaries(_existing_store(store), problem)
     except Exception as exc:
         raise _fail(exc) from exc
     if as_json:
@@ -179,10 +187,38 @@ def export(out, store, problem) -> None:
     from bench.store import Store
 
     try:
-        rows = Store(store).export_parquet(out, problem)
+        rows = _existing_store(store).export_parquet(out, problem)
     except Exception as exc:
         raise _fail(exc) from exc
     click.echo(f"wrote {rows} trials to {out}")
+
+
+def _existing_store(path):
+    """The store at ``path``; a command that only reads or removes never creates one (a mistyped path is an error)."""
+    from pathlib import Path
+
+    from bench.store import Store, StoreError
+
+    if not Path(path).is_file():
+        raise StoreError(f"no results store at {path}; pass the --store that `bench run` wrote (or set $BENCH_STORE)")
+    return Store(path)
+
+
+@main.group()
+def runs() -> None:
+    """Manage stored runs."""
+
+
+@runs.command("delete")
+@click.argument("run_ids", metavar="RUN...", nargs=-1, required=True, type=int)
+@_store_option
+def runs_delete(run_ids, store) -> None:
+    """Remove runs (ids from `bench show`) and their trials from the store, so they can be run again."""
+    try:
+        _existing_store(store).delete_runs(list(dict.fromkeys(run_ids)))
+    except Exception as exc:
+        raise _fail(exc) from exc
+    click.echo(f"deleted run(s) {', '.join(map(str, dict.fromkeys(run_ids)))} from {store}")
 
 
 @main.group()

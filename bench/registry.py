@@ -19,7 +19,7 @@ from bench.hookspecs import PROJECT, OptimizerSpec, ProblemSpec
 
 
 class UnknownName(LookupError):
-    """A problem or optimizer name that no plugin provides."""
+    """A problem or optimizer name that no plugin provides, or that several provide."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,12 @@ class Registry:
         self.broken: list[BrokenPlugin] = []
         self.problems: dict[str, ProblemSpec] = {}
         self.optimizers: dict[str, OptimizerSpec] = {}
+        # "plugin:name" -> (spec, the plugin providing it), for every spec: how a user picks one of two same-named
+        # specs, and what a run card records as the provider.
+        self.qualified: dict[str, dict[str, tuple]] = {"problem": {}, "optimizer": {}}
+        self.ambiguous: dict[str, dict[str, list[str]]] = {"problem": {}, "optimizer": {}}  # name -> its plugins
         dists: dict[str, str] = {}
+        by_name: dict[str, Plugin] = {}
         for ep in sorted(entry_points(group=group), key=lambda ep: ep.name):
             dist = ep.dist.name if ep.dist else "?"
             dists[ep.name] = dist
@@ -61,10 +66,12 @@ class Registry:
                 self.broken.append(BrokenPlugin(ep.name, dist, _one_line(exc)))
                 continue
             self.plugins.append(Plugin(ep.name, dist, ep.dist.version if ep.dist else "?"))
-        for hook, spec_type, table in (
-            (self.pm.hook.bench_problems, ProblemSpec, self.problems),
-            (self.pm.hook.bench_optimizers, OptimizerSpec, self.optimizers),
+            by_name[ep.name] = self.plugins[-1]
+        for hook, spec_type, table, kind in (
+            (self.pm.hook.bench_problems, ProblemSpec, self.problems, "problem"),
+            (self.pm.hook.bench_optimizers, OptimizerSpec, self.optimizers, "optimizer"),
         ):
+            providers: dict[str, list[str]] = {}
             for impl in sorted(hook.get_hookimpls(), key=lambda impl: impl.plugin_name):
                 plugin = impl.plugin_name
                 try:
@@ -76,11 +83,15 @@ class Registry:
                     self.broken.append(BrokenPlugin(plugin, dists[plugin], _one_line(exc)))
                     continue
                 for spec in specs:
-                    if spec.name in table:
-                        error = f"{spec.name!r} is also provided by another plugin; the first one is kept"
-                        self.broken.append(BrokenPlugin(plugin, dists[plugin], error))
-                    else:
-                        table[spec.name] = spec
+                    self.qualified[kind][f"{plugin}:{spec.name}"] = (spec, by_name.get(plugin))
+                    providers.setdefault(spec.name, []).append(plugin)
+                    table[spec.name] = spec
+            for name, plugins in providers.items():
+                if len(plugins) > 1:  # no plugin may take over another's name: the bare name is nobody's
+                    del table[name]
+                    self.ambiguous[kind][name] = plugins
+                    for plugin in plugins:
+                        self.broken.append(BrokenPlugin(plugin, dists[plugin], self._ambiguity(kind, name)))
 
     def problem(self, name: str) -> ProblemSpec:
         return self._lookup(name, self.problems, "problem", "problems")
@@ -88,9 +99,27 @@ class Registry:
     def optimizer(self, name: str) -> OptimizerSpec:
         return self._lookup(name, self.optimizers, "optimizer", "optimizers")
 
+    def _ambiguity(self, kind: str, name: str) -> str:
+        plugins = self.ambiguous[kind][name]
+        who = " and ".join(f"{p} ({self.qualified[kind][f'{p}:{name}'][1].distribution})" for p in plugins)
+        return f"{kind} {name!r} is provided by {who}; pick one as {' or '.join(f'{p}:{name}' for p in plugins)}"
+
+    def provider(self, kind: str, name: str) -> dict[str, str] | None:
+        """The plugin, distribution and version providing ``kind`` ``name`` (bare or ``plugin:name``), for run
+        cards; None for a spec added by hand rather than by a plugin."""
+        table = self.problems if kind == "problem" else self.optimizers
+        for qualified, (spec, plugin) in self.qualified[kind].items():
+            if name == qualified or table.get(name) is spec:
+                return {"plugin": plugin.name, "distribution": plugin.distribution, "version": plugin.version}
+        return None
+
     def _lookup(self, name: str, table: dict, kind: str, listing: str):
         if name in table:
             return table[name]
+        if name in self.qualified[kind]:
+            return self.qualified[kind][name][0]
+        if name in self.ambiguous[kind]:
+            raise UnknownName(self._ambiguity(kind, name))
         close = difflib.get_close_matches(name, list(table), n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}?" if close else f"see `bench list {listing}`"
         raise UnknownName(f"unknown {kind} {name!r}; {hint}")

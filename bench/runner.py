@@ -1,9 +1,11 @@
 """The one loop: ask, evaluate, store, tell, under a budget, with failures kept as data.
 
 Resume works by replay: the optimizer is rebuilt with the same seed and asked again;
-each trial already in the store is told its stored result instead of being evaluated
-(the proposal must match, or the run refuses to continue), and only the missing trials
-run. Same inputs in table mode therefore give the same trials bit for bit.
+each proposal that matches the trial stored under its number is told the stored result
+instead of being evaluated, as the optimizer's own Trial object (an optimizer may key its
+state on it), and only the missing trials run. Any other proposal, or none where the store
+holds one, stops the resume with ResumeMismatch. Same inputs in table mode therefore give
+the same trials bit for bit.
 
 Where trials run is the executor's business (bench/executors.py): in-process on simulated
 workers by default, or on real worker processes; an optimizer that cannot be asked while
@@ -13,6 +15,7 @@ trials are running is run batch-synchronously (ask a batch, wait for all, tell a
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sys
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING
 from bench import __version__
 from bench.optimizer import Optimizer, check_supported
 from bench.problem import Problem
-from bench.registry import Registry
+from bench.registry import Registry, UnknownName
 from bench.space import InvalidConfiguration
 from bench.store import Store, StoredTrial
 from bench.trial import Result, Status, Trial
@@ -40,6 +43,10 @@ class ResumeMismatch(RuntimeError):
     """The optimizer proposed something other than what the store holds for that trial."""
 
 
+class RunExists(RuntimeError):
+    """The store already holds a run with these inputs; a run has one identity, so it is never added twice."""
+
+
 @dataclass(frozen=True)
 class RunSpec:
     problem: str
@@ -52,16 +59,23 @@ class RunSpec:
     objectives: tuple[str, ...] | None = None  # None: the problem's default objectives
 
     def __post_init__(self) -> None:
-        if not self.budget > 0:
-            raise ValueError(f"budget must be positive, got {self.budget}")
+        if not 0 < self.budget < math.inf:
+            raise ValueError(f"budget must be positive and finite, got {self.budget}")
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
-        if self.max_cost is not None and not self.max_cost > 0:
-            raise ValueError(f"max cost must be positive, got {self.max_cost}")
+        if self.max_cost is not None and not 0 < self.max_cost < math.inf:
+            raise ValueError(f"max cost must be positive and finite, got {self.max_cost}")
 
     @property
     def key(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
+
+
+def refuse_rerun(spec: RunSpec, store: Store) -> None:
+    """Raise RunExists when ``store`` already holds the run ``spec`` (finished or not)."""
+    if (run_id := store.unfinished_run(spec.key) or store.complete_run(spec.key)) is not None:
+        raise RunExists(f"run {run_id} ({spec.problem}, {spec.optimizer}, seed {spec.seed}) is already in {store.path};"
+                        f" continue it with --resume, or remove it with `bench runs delete {run_id}`")
 
 
 def evaluate(problem: Problem, trial: Trial, seed: int) -> Result:
@@ -117,13 +131,21 @@ def run(
     if executor.workers != spec.workers:
         raise ValueError(f"the executor has {executor.workers} workers, the run {spec.workers}")
     optimizer_spec = None if optimizer else registry.optimizer(spec.optimizer)
-    problem = problem or registry.problem(spec.problem).create(spec.mode)
+    try:
+        problem_spec = registry.problem(spec.problem)
+    except UnknownName:
+        if problem is None:
+            raise
+        problem_spec = None  # an instance passed in, not registered: only the local executor can run it
+    problem = problem or problem_spec.create(spec.mode)
     objectives = problem.select_objectives(spec.objectives)
     capabilities = optimizer.capabilities if optimizer else optimizer_spec.capabilities
     check_supported(spec.optimizer, capabilities, problem, objectives)
     optimizer = optimizer or optimizer_spec.create(problem, objectives, seed=spec.seed, budget=spec.budget)
     batch = 0 if capabilities.asynchronous else spec.workers if capabilities.batch else 1
 
+    if not resume:
+        refuse_rerun(spec, store)
     run_id = store.unfinished_run(spec.key) if resume else None
     if resume and run_id is None and (done_id := store.complete_run(spec.key)) is not None:
         return done_id
@@ -133,6 +155,8 @@ def run(
             **asdict(spec),
             "suite_version": __version__,
             "plugins": registry.versions(),
+            "providers": {"problem": registry.provider("problem", spec.problem),
+                          "optimizer": registry.provider("optimizer", spec.optimizer) if optimizer_spec else None},
             "problem_info": problem.describe(),
             "optimized_objectives": [o.name for o in objectives],
             "optimizer_capabilities": capabilities.to_dict(),
@@ -145,7 +169,7 @@ def run(
     else:
         stored = {st.number: st for st in store.trials(run_id)}
 
-    executor.open(problem, registry.problems.get(spec.problem), spec.seed,
+    executor.open(problem, problem_spec, spec.seed,
                   max((st.end for st in stored.values()), default=0.0))
     try:
         _loop(spec, store, run_id, problem, optimizer, stored, progress, executor, batch)
@@ -188,6 +212,8 @@ def _loop(spec, store, run_id, problem, optimizer, stored, progress, executor, b
                     f"cannot resume run {run_id}: trial {number} was {previous.trial.config}, the optimizer now"
                     f" proposes {trial.config}; it is not deterministic, start a new run without --resume"
                 )
+            # The optimizer is told about its own Trial object: it may key its state on it.
+            previous = stored[number] = replace(previous, trial=trial)
             executor.replay(previous)
             count(previous)
         elif (done := executor.submit(number, trial)) is not None:
@@ -221,3 +247,6 @@ def _loop(spec, store, run_id, problem, optimizer, stored, progress, executor, b
             told += len(group)
             if progress:
                 progress(told, min(used, spec.budget))
+    if unproposed := sorted(n for n in stored if n >= number):
+        raise ResumeMismatch(f"cannot resume run {run_id}: the optimizer stopped after {number} trials, the store"
+                             f" holds trial {unproposed[-1]}; it is not deterministic, start a new run without --resume")

@@ -87,11 +87,12 @@ class Store:
         self.path = Path(path)
         try:
             self.db = sqlite3.connect(self.path, timeout=30)
+            found = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if found and "meta" not in found:  # checked before WAL, which would change someone else's file
+                self.db.close()
+                raise StoreError(f"{self.path} is an SQLite file but not a bench results store; pass another --store")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            found = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if found and "meta" not in found:
-                raise StoreError(f"{self.path} is an SQLite file but not a bench results store; pass another --store")
             with self.db:
                 self.db.executescript(_SCHEMA)
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -126,6 +127,16 @@ class Store:
                 (key, card["problem"], card["optimizer"], card["seed"], card["mode"], now_utc(), json.dumps(card)),
             )
         return int(cursor.lastrowid)
+
+    def delete_runs(self, run_ids: list[int]) -> None:
+        """Remove runs and their trials, all or none: an id not in the store deletes nothing."""
+        self.flush()
+        known = {row[0] for row in self.db.execute("SELECT id FROM runs")}
+        if unknown := [i for i in run_ids if i not in known]:
+            raise StoreError(f"{self.path} has no run {unknown[0]}; `bench show --store {self.path}` lists the runs")
+        with self.db:
+            self.db.executemany("DELETE FROM trials WHERE run_id=?", [(i,) for i in run_ids])
+            self.db.executemany("DELETE FROM runs WHERE id=?", [(i,) for i in run_ids])
 
     def finish_run(self, run_id: int) -> None:
         self.flush()

@@ -117,3 +117,85 @@ def test_batch_ask_returns_distinct_trials(name):
     trials = optimizer.ask(4)
     assert len(trials) == 4
     assert len({repr(sorted(t.config.items())) + repr(t.fidelity) for t in trials}) == 4
+
+
+# Interrupt and resume: each optimizer on a cheap problem it can run, by what it supports.
+def resume_problem(capabilities) -> tuple[str, float]:
+    if capabilities.multi_fidelity:
+        return "synthetic/hartmann6", 3
+    return ("synthetic/branin", BUDGET) if capabilities.single_objective else ("synthetic/zdt1", BUDGET)
+
+
+class Interrupting(Problem):
+    """``problem``, except that its evaluation number ``at`` (from 0) raises KeyboardInterrupt, as a Ctrl-C there would."""
+
+    def __init__(self, problem: Problem, at: int) -> None:
+        super().__init__(problem.mode)
+        self.inner, self.at, self.evaluations = problem, at, 0
+        self.space, self.objectives, self.fidelity = problem.space, problem.objectives, problem.fidelity
+
+    def evaluate(self, config, fidelity, seed):
+        if self.evaluations == self.at:
+            raise KeyboardInterrupt
+        self.evaluations += 1
+        return self.inner.evaluate(config, fidelity, seed)
+
+
+def every_field(store: Store, run_id: int) -> list[tuple]:
+    return [(st.number, st.trial.config, st.trial.fidelity, st.trial.info, st.result, st.worker, st.start, st.end)
+            for st in store.trials(run_id)]
+
+
+RESUMABLE = [(name, 1) for name in OPTIMIZERS] + [
+    (name, 3) for name in OPTIMIZERS if REGISTRY.optimizer(name).capabilities.batch]
+
+
+@pytest.mark.parametrize("name, workers", RESUMABLE)
+def test_interrupted_at_several_points_and_resumed_equals_an_uninterrupted_run(name, workers, tmp_path):
+    """Interrupted at the first, a middle and the last evaluation, resumed each time: every stored trial (its
+    proposal, result, worker and simulated times) equals the uninterrupted run's, and the run completes."""
+    problem_name, budget = resume_problem(REGISTRY.optimizer(name).capabilities)
+    problem = REGISTRY.problem(problem_name).create("live")
+    spec = RunSpec(problem_name, name, 3, budget, "live", workers)
+    clean = Store(tmp_path / "clean.sqlite")
+    expected = every_field(clean, run(spec, clean, REGISTRY, problem=problem))
+    n = len(expected)
+    store = Store(tmp_path / "interrupted.sqlite")
+    for point in sorted({0, n // 2, n - 1}):
+        stored = len(store.trials(1)) if store.runs() else 0
+        with pytest.raises(KeyboardInterrupt):
+            run(spec, store, REGISTRY, problem=Interrupting(problem, point - stored), resume=True)
+        assert len(store.trials(1)) == point
+    assert run(spec, store, REGISTRY, problem=problem, resume=True) == 1
+    assert store.runs()[0]["status"] == "complete"
+    assert every_field(store, 1) == expected
+
+
+def proposals_and_results(store: Store, run_id: int) -> list[tuple]:
+    """A run's trials without where and when they ran (real workers: real times)."""
+    return [row[:5] for row in every_field(store, run_id)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["process", "dask"])
+@pytest.mark.parametrize("name, workers", [("sa", 1), ("nsga2", 2)])
+def test_interrupted_on_real_workers_and_resumed_equals_an_uninterrupted_run(executor, name, workers, tmp_path):
+    """The client interrupted mid-run (trials still running on the workers), resumed on the same executor."""
+    from bench.executors import make_executor
+
+    problem_name, budget = resume_problem(REGISTRY.optimizer(name).capabilities)
+    spec = RunSpec(problem_name, name, 3, budget, "live", workers)
+
+    def interrupt(told, used):
+        if told == budget // 2:
+            raise KeyboardInterrupt
+
+    with make_executor(executor, workers) as running:
+        clean = Store(tmp_path / "clean.sqlite")
+        expected = proposals_and_results(clean, run(spec, clean, REGISTRY, executor=running))
+        store = Store(tmp_path / "interrupted.sqlite")
+        with pytest.raises(KeyboardInterrupt):
+            run(spec, store, REGISTRY, executor=running, progress=interrupt)
+        assert 0 < len(store.trials(1)) < len(expected)
+        assert run(spec, store, REGISTRY, executor=running, resume=True) == 1
+    assert proposals_and_results(store, 1) == expected

@@ -1,4 +1,5 @@
 import json
+import sqlite3
 import subprocess
 import sys
 
@@ -53,17 +54,32 @@ def test_plugin_whose_hook_raises_is_broken_not_fatal(tmp_path):
     assert "random" in {o["name"] for o in data["optimizers"]}
 
 
-def test_duplicate_name_keeps_the_first_and_reports_the_second(tmp_path):
-    env = install_plugin(tmp_path, "zdup", """
+def test_a_name_two_plugins_provide_is_refused_for_both_and_picked_by_plugin(tmp_path):
+    """An outside plugin whose entry point sorts first cannot take over a built-in name: the bare name is
+    refused for both, naming them and how to pick one, and the run card records the provider picked."""
+    env = install_plugin(tmp_path, "adup", """
         from bench.hookspecs import OptimizerSpec, hookimpl
 
         @hookimpl
         def bench_optimizers():
-            return [OptimizerSpec("random", "an impostor", "nowhere:Nothing")]
+            return [OptimizerSpec("lhs", "an impostor", "bench_baselines.samplers:RandomSearch")]
     """)
     data = json.loads(bench_cli("list", "--json", env=env).stdout)
-    assert [o["summary"] for o in data["optimizers"] if o["name"] == "random"] != ["an impostor"]
-    assert any("'random'" in b["error"] for b in data["broken"])
+    assert "lhs" not in {o["name"] for o in data["optimizers"]}
+    expected = ("optimizer 'lhs' is provided by adup (bench-test-adup) and baselines (bench-llm);"
+                " pick one as adup:lhs or baselines:lhs")
+    assert sorted((b["name"], b["error"]) for b in data["broken"]) == [("adup", expected), ("baselines", expected)]
+    store = tmp_path / "r.sqlite"
+    refused = bench_cli("run", "synthetic/branin", "-o", "lhs", "--budget", "3", "--store", str(store), env=env)
+    assert refused.returncode != 0 and refused.stderr.strip().splitlines()[-1] == f"Error: {expected}"
+    assert not store.exists()
+    picked = bench_cli("run", "synthetic/branin", "-o", "baselines:lhs", "--budget", "3", "--store", str(store), env=env)
+    assert picked.returncode == 0, picked.stderr
+    with sqlite3.connect(store) as db:
+        card = json.loads(db.execute("SELECT card FROM runs").fetchone()[0])
+    assert card["providers"]["optimizer"]["plugin"] == "baselines"
+    assert card["providers"]["optimizer"]["distribution"] == "bench-llm"
+    assert card["providers"]["problem"]["plugin"] == "synthetic"
 
 
 def test_example_outside_plugin_is_discovered_by_entry_point(tmp_path):

@@ -1,6 +1,7 @@
 import json
 import math
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -14,7 +15,8 @@ from bench.hookspecs import Capabilities, OptimizerSpec
 from bench.optimizer import Optimizer
 from bench.problem import Objective, Problem
 from bench.registry import Registry
-from bench.runner import RunSpec, run
+from bench.build import FixedDesign
+from bench.runner import ResumeMismatch, RunSpec, run
 from bench.store import Store
 from bench.trial import Result, Status, Trial
 from conftest import bench_cli, install_plugin
@@ -23,7 +25,8 @@ from conftest import bench_cli, install_plugin
 def stored_trials(path):
     with sqlite3.connect(path) as db:
         return db.execute(
-            "SELECT r.seed, t.number, t.config, t.objectives FROM trials t JOIN runs r ON r.id = t.run_id"
+            "SELECT r.seed, t.number, t.config, t.objectives, t.fidelity, t.info, t.status, t.error, t.cost, t.source,"
+            " t.worker, t.start, t.end FROM trials t JOIN runs r ON r.id = t.run_id"
             " ORDER BY r.seed, t.number"
         ).fetchall()
 
@@ -153,6 +156,88 @@ def test_sigkill_then_resume_completes_with_every_trial_once(tmp_path, workers):
     assert rows == stored_trials(clean)  # resumed == uninterrupted, bit for bit
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name, options", [
+    ("sa", []), ("soo", []), ("lhs", ["--workers", "3"]),
+    ("nsga2", ["--objective", "hellaswag_acc", "--objective", "mmlu_acc", "--workers", "2"]),
+])
+def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_path, name, options):
+    """`bench run` on a table problem killed three times at a random moment of the run (drawn from a seeded
+    generator, so a failure reproduces), resumed after each: the trials equal an uninterrupted run's. Table trials
+    take about a millisecond, so the budget is large enough for a run to span several commits."""
+    budget = 1500
+    args = ["run", "lora-hpo/llama-3.2-1b-alpaca", "--optimizer", name, "--budget", str(budget), *options, "--store"]
+    clean, store = tmp_path / "clean.sqlite", tmp_path / "killed.sqlite"
+    assert bench_cli(*args, str(clean)).returncode == 0
+    rng = random.Random(name)
+    cut = []  # trials stored when a kill found the run unfinished
+    while len(cut) < 3 and runs_of(store) != ["complete"]:
+        # Kill once the store holds at least a random number of the trials still to come (trials are committed
+        # every half second of work, so the kill lands at a moment of the run's timing, not at a trial boundary).
+        target = rng.randint(min(trials_in(store) + 1, budget - 1), budget - 1)
+        proc = subprocess.Popen([sys.executable, "-m", "bench", *args, str(store), *(["--resume"] * bool(cut))],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while proc.poll() is None and time.time() < deadline and trials_in(store) < target:
+            time.sleep(0.01)
+        proc.kill()
+        proc.wait()
+        if runs_of(store) == ["running"]:
+            cut.append(trials_in(store))
+    assert cut, "no kill landed while the run was unfinished"
+    out = bench_cli(*args, str(store), "--resume")
+    assert out.returncode == 0, out.stderr
+    assert runs_of(store) == ["complete"]
+    assert stored_trials(store) == stored_trials(clean)
+
+
+def runs_of(path) -> list[str]:
+    """The status of each run in the store at ``path`` (none before the store exists)."""
+    return [row[0] for row in _query(path, "SELECT status FROM runs ORDER BY id")]
+
+
+def trials_in(path) -> int:
+    return len(_query(path, "SELECT number FROM trials"))
+
+
+def _query(path, sql) -> list[tuple]:
+    """Rows of ``sql`` from a store another process may be creating (nothing until its tables exist)."""
+    if not path.exists():
+        return []
+    try:
+        with sqlite3.connect(path) as db:
+            return db.execute(sql).fetchall()
+    except sqlite3.OperationalError:
+        return []
+
+
+def test_resume_refuses_an_optimizer_that_proposes_otherwise_or_stops_early(store):
+    """Replay must reproduce every stored trial: another proposal, or none where the store holds one, stops the
+    resume with ResumeMismatch and leaves the store as it was (the old runner completed such a run, short)."""
+    problem = Registry().problem("synthetic/branin").create("live")
+    configs = [{"x1": float(i), "x2": 1.0} for i in range(6)]
+    spec = RunSpec("synthetic/branin", "design", 0, len(configs), "live")
+    results = Store(store)
+
+    def design(configs):
+        return FixedDesign(problem.space, problem.objectives, configs)
+
+    def interrupt(told, used):
+        if told == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(spec, results, Registry(), problem=problem, optimizer=design(configs), progress=interrupt)
+    before = stored_trials(store)
+    with pytest.raises(ResumeMismatch, match="trial 2 was"):
+        run(spec, results, Registry(), problem=problem, optimizer=design(configs[:2] + configs[3:]), resume=True)
+    with pytest.raises(ResumeMismatch, match="stopped after 3 trials"):
+        run(spec, results, Registry(), problem=problem, optimizer=design(configs[:3]), resume=True)
+    assert stored_trials(store) == before and results.runs()[0]["status"] == "running"
+    assert run(spec, results, Registry(), problem=problem, optimizer=design(configs), resume=True) == 1
+    assert [st.trial.config for st in results.trials(1)] == configs
+
+
 def test_resume_of_a_complete_run_adds_nothing(store):
     args = ["run", "synthetic/himmelblau", "--optimizer", "grid", "--budget", "10", "--store", str(store)]
     assert bench_cli(*args).returncode == 0
@@ -167,6 +252,10 @@ def test_resume_of_a_complete_run_adds_nothing(store):
     (["run", "synthetic/branin", "--optimizer", "random", "--seeds", "3-1"], "seed list"),
     (["run", "synthetic/branin", "--optimizer", "random", "--seeds", "a"], "seed list"),
     (["run", "synthetic/branin", "--optimizer", "random", "--budget", "0"], "budget must be positive"),
+    (["run", "synthetic/branin", "--optimizer", "random", "--budget", "inf"], "budget must be positive and finite"),
+    (["run", "synthetic/branin", "--optimizer", "random", "--budget", "nan"], "budget must be positive and finite"),
+    (["run", "synthetic/branin", "--optimizer", "random", "--max-cost", "inf"], "max cost must be positive and finite"),
+    (["run", "synthetic/branin", "--optimizer", "random", "--seeds", "0-100000000"], "more than 10000 seeds"),
     (["run", "synthetic/branin", "--optimizer", "random", "--workers", "0"], "workers must be at least 1"),
     (["run", "synthetic/branin", "--optimizer", "random", "--mode", "table"], "has no 'table' mode"),
 ])
@@ -177,6 +266,39 @@ def test_bad_input_is_refused_with_one_line_before_anything_is_written(store, ar
     assert fragment in lines[-1]
     assert len([line for line in lines if line.startswith("Error")]) == 1
     assert not store.exists()
+
+
+def test_rerunning_a_stored_run_is_refused_until_it_is_deleted(store):
+    """A run has one identity (its inputs): the same command again refuses with one line naming --resume and
+    `bench runs delete`, changing nothing; --resume returns the complete run; a deleted run can be run again."""
+    command = ["run", "synthetic/branin", "--optimizer", "random", "--budget", "5", "--store", str(store)]
+    args = [*command, "--seeds", "0-1"]
+    assert bench_cli(*args).returncode == 0
+    before = stored_trials(store)
+    again = bench_cli(*args)
+    assert again.returncode != 0
+    [line] = [line for line in again.stderr.splitlines() if line.strip()]
+    assert "run 1 (synthetic/branin, random, seed 0) is already in" in line
+    assert "--resume" in line and "`bench runs delete 1`" in line
+    assert bench_cli(*args, "--resume").returncode == 0
+    assert stored_trials(store) == before and runs_of(store) == ["complete", "complete"]
+
+    missing = bench_cli("runs", "delete", "1", "7", "--store", str(store))
+    assert missing.returncode != 0 and "has no run 7" in missing.stderr
+    assert stored_trials(store) == before  # all or nothing
+    deleted = bench_cli("runs", "delete", "1", "--store", str(store))
+    assert deleted.returncode == 0, deleted.stderr
+    assert [row[0] for row in stored_trials(store)] == [1] * 5 and runs_of(store) == ["complete"]
+    assert bench_cli(*command, "--seeds", "0").returncode == 0
+    assert sorted(stored_trials(store)) == sorted(before)
+
+
+@pytest.mark.parametrize("command", [["show"], ["export", "out.parquet"], ["runs", "delete", "1"]])
+def test_reading_a_store_that_does_not_exist_refuses_and_creates_nothing(tmp_path, command):
+    out = bench_cli(*command, "--store", str(tmp_path / "mistyped.sqlite"), cwd=tmp_path)
+    assert out.returncode != 0
+    assert "no results store at" in out.stderr.strip().splitlines()[-1]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_show_json_and_parquet_export(tmp_path, store):
@@ -209,3 +331,14 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path):
     out = bench_cli("show", "--store", str(bad))
     assert out.returncode != 0 and "pass another --store" in out.stderr
     assert bad.read_text() == "these are my notes"
+
+
+def test_an_sqlite_file_that_is_not_a_store_is_refused_unchanged(tmp_path):
+    """Not even switched to WAL (which rewrites the header) before it is found to be someone else's."""
+    theirs = tmp_path / "theirs.sqlite"
+    with sqlite3.connect(theirs) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    before = theirs.read_bytes()
+    out = bench_cli("show", "--store", str(theirs))
+    assert out.returncode != 0 and "not a bench results store" in out.stderr
+    assert theirs.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["theirs.sqlite"]
