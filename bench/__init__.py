@@ -5,3 +5,14 @@ only when a problem or optimizer that needs them is created.
 """
 
 __version__ = "0.1.0"
+
+_API = ("run", "results", "objective", "EvaluationFailed")
+
+
+def __getattr__(name: str):
+    """``bench.run``, ``bench.results``, ``bench.objective``: the Python API (bench/api.py), loaded on first use."""
+    if name in _API:
+        from bench import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'bench' has no attribute {name!r}")

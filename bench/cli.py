@@ -126,23 +126,15 @@ def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler,
         max_cost, objectives, store, resume) -> None:
     """Run every PROBLEM x --optimizer x seed and store the trials."""
     from bench import runner
-    from bench.optimizer import check_supported
+    from bench.api import open_store, plan
     from bench.registry import Registry
-    from bench.store import Store
 
     seed_list = parse_seeds(seeds)
     registry = Registry()
     try:
-        instances = {name: registry.problem(name).create(mode) for name in dict.fromkeys(problems)}
-        for name in dict.fromkeys(optimizers):
-            capabilities = registry.optimizer(name).capabilities
-            for problem in instances.values():
-                check_supported(name, capabilities, problem, problem.select_objectives(objectives or None))
-        specs = [runner.RunSpec(p, o, s, budget, instances[p].mode, workers, max_cost, objectives or None)
-                 for p in instances for o in dict.fromkeys(optimizers) for s in seed_list]
-        results = Store(store)
-        for spec in specs if not resume else ():
-            runner.refuse_rerun(spec, results)
+        instances, specs = plan(registry, problems, optimizers, seed_list, budget, mode=mode, workers=workers,
+                                max_cost=max_cost, objectives=objectives)
+        results = open_store(store, specs, resume)
         running = _make_executor(executor, workers, scheduler, cluster_file, gpus, retries)
     except Exception as exc:
         raise _fail(exc) from exc
@@ -194,14 +186,9 @@ def export(out, store, problem) -> None:
 
 
 def _existing_store(path):
-    """The store at ``path``; a command that only reads or removes never creates one (a mistyped path is an error)."""
-    from pathlib import Path
+    from bench.api import existing_store
 
-    from bench.store import Store, StoreError
-
-    if not Path(path).is_file():
-        raise StoreError(f"no results store at {path}; pass the --store that `bench run` wrote (or set $BENCH_STORE)")
-    return Store(path)
+    return existing_store(path)
 
 
 @main.group()

@@ -93,6 +93,20 @@ class Registry:
                     for plugin in plugins:
                         self.broken.append(BrokenPlugin(plugin, dists[plugin], self._ambiguity(kind, name)))
 
+    def register(self, *specs: ProblemSpec | OptimizerSpec) -> None:
+        """Add specs by hand, as a plugin's hook would (tests, notebooks); a taken name is refused,
+        so a hand-made spec never shadows an installed one."""
+        for spec in specs:
+            if isinstance(spec, ProblemSpec):
+                kind, table = "problem", self.problems
+            elif isinstance(spec, OptimizerSpec):
+                kind, table = "optimizer", self.optimizers
+            else:
+                raise TypeError(f"register() takes ProblemSpec or OptimizerSpec, not {type(spec).__name__}")
+            if spec.name in table or spec.name in self.ambiguous[kind]:
+                raise ValueError(f"{kind} {spec.name!r} is already registered; give the new one another name")
+            table[spec.name] = spec
+
     def problem(self, name: str) -> ProblemSpec:
         return self._lookup(name, self.problems, "problem", "problems")
 

@@ -241,12 +241,20 @@ class Store:
         return runs
 
     def export_parquet(self, out: str | Path, problem: str | None = None) -> int:
-        """One row per trial with its run's inputs, config.* and objective columns; returns rows written.
+        """Write ``trial_table`` to ``out``; returns rows written.
 
         The file's metadata ``bench.runs`` holds each run's status and run card, so an export is a
         complete submission to a leaderboard (``bench leaderboard submit``)."""
-        import pyarrow as pa
         import pyarrow.parquet as pq
+
+        table, cards = self.trial_table(problem)
+        pq.write_table(table.replace_schema_metadata({EXPORT_RUNS_KEY: json.dumps(cards)}), out)
+        return table.num_rows
+
+    def trial_table(self, problem: str | None = None):
+        """One row per trial with its run's inputs, config.* and objective columns (an Arrow table),
+        and each run's status and card."""
+        import pyarrow as pa
 
         rows = []
         runs = self.runs(problem)
@@ -262,9 +270,7 @@ class Store:
                 rows.append(row)
         columns = sorted({k for row in rows for k in row}, key=lambda k: (k.count("."), k))
         table = pa.Table.from_pylist([{k: row.get(k) for k in columns} for row in rows])
-        cards = [{"run_id": run["id"], "status": run["status"], "card": run["card"]} for run in runs]
-        pq.write_table(table.replace_schema_metadata({EXPORT_RUNS_KEY: json.dumps(cards)}), out)
-        return len(rows)
+        return table, [{"run_id": run["id"], "status": run["status"], "card": run["card"]} for run in runs]
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

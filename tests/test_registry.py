@@ -3,6 +3,8 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO, bench_cli, install_plugin
 
 
@@ -117,3 +119,21 @@ def test_importing_the_cli_and_listing_loads_no_heavy_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "HEAVY []"
+
+
+def test_specs_registered_by_hand_run_and_never_shadow_installed_ones(tmp_path):
+    from bench.hookspecs import OptimizerSpec, ProblemSpec
+    from bench.registry import Registry
+    from bench.runner import RunSpec, run
+    from bench.store import Store
+
+    registry = Registry()
+    registry.register(ProblemSpec("mine/branin", "branin under my name", "bench_synthetic.functions:Branin", ("value",)),
+                      OptimizerSpec("my-random", "random search again", "bench_baselines.samplers:RandomSearch"))
+    store = Store(tmp_path / "results.sqlite")
+    assert len(store.trials(run(RunSpec("mine/branin", "my-random", 0, 3, "live"), store, registry))) == 3
+    with pytest.raises(ValueError, match="optimizer 'random' is already registered"):
+        registry.register(OptimizerSpec("random", "an impostor", "bench_baselines.samplers:RandomSearch"))
+    assert registry.optimizer("random").summary != "an impostor"
+    with pytest.raises(TypeError, match="not str"):
+        registry.register("random")
