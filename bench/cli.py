@@ -134,8 +134,12 @@ def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler,
     try:
         instances, specs = plan(registry, problems, optimizers, seed_list, budget, mode=mode, workers=workers,
                                 max_cost=max_cost, objectives=objectives)
-        results = open_store(store, specs, resume)
-        running = _make_executor(executor, workers, scheduler, cluster_file, gpus, retries)
+        running = _make_executor(executor, workers, scheduler, cluster_file, gpus, retries)  # options checked first
+        try:
+            results = open_store(store, specs, resume)
+        except Exception:
+            running.close()
+            raise
     except Exception as exc:
         raise _fail(exc) from exc
     run_ids = []

@@ -42,7 +42,7 @@ def final_regret(tmp_path, problem, optimizer):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("problem", BUDGETS)
-@pytest.mark.parametrize("optimizer", ["bo-gp", "smac-gp", "smac-rf", "cma", "ngopt"])
+@pytest.mark.parametrize("optimizer", ["bo-gp", "smac-rf", "cma", "ngopt"])
 def test_model_based_and_evolutionary_optimizers_beat_random(tmp_path, problem, optimizer):
     assert final_regret(tmp_path, problem, optimizer) < final_regret(tmp_path, problem, "random")
 
