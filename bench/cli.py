@@ -162,7 +162,6 @@ def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler,
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show(store, problem, as_json) -> None:
     """Per run: inputs, trial and failure counts, value sources and best objective values."""
-    from bench.store import Store
 
     try:
         summaries = _summaries(_existing_store(store), problem)
@@ -180,7 +179,6 @@ def show(store, problem, as_json) -> None:
 @click.option("--problem", default=None, help="Only runs of this problem.")
 def export(out, store, problem) -> None:
     """Write every trial of the store to a Parquet file OUT."""
-    from bench.store import Store
 
     try:
         rows = _existing_store(store).export_parquet(out, problem)

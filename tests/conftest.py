@@ -24,6 +24,16 @@ def bench_cli(*args: str, cwd: Path | None = None, env: dict | None = None, time
                           text=True, timeout=timeout)
 
 
+def outputs_under_two_hash_seeds(script: str, timeout: float = 300) -> tuple:
+    """Run ``script`` in two fresh processes with different PYTHONHASHSEED and return both JSON printouts:
+    what "the same seed gives the same trials in another process" is checked with."""
+    import json
+
+    runs = [subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONHASHSEED": str(hash_seed)}) for hash_seed in (1, 2)]
+    return tuple(json.loads(run.communicate(timeout=timeout)[0]) for run in runs)
+
+
 def install_plugin(site: Path, name: str, source: str) -> dict[str, str]:
     """Install a one-module distribution with a ``bench`` entry point into ``site`` (as pip would lay it
     out: the module plus a dist-info folder) and return an environment that puts ``site`` on the path."""

@@ -3,9 +3,6 @@ acquisition where the problem is noisy or trials are pending, a used-up discrete
 another process."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -17,7 +14,7 @@ import bench_botorch.gp as gp
 from bench.problem import Objective
 from bench.space import to_unit
 from bench.trial import Result
-from conftest import REPO, checkout_registry
+from conftest import checkout_registry, outputs_under_two_hash_seeds
 
 REGISTRY = checkout_registry()
 
@@ -128,7 +125,5 @@ def test_same_seed_gives_the_same_trials_in_another_process():
             optimizer.tell([trial], [evaluate(problem, trial, 5)])
         print(json.dumps(out))
     """)
-    runs = [subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONHASHSEED": str(hash_seed)}) for hash_seed in (1, 2)]
-    first, second = (json.loads(run.communicate(timeout=300)[0]) for run in runs)
+    first, second = outputs_under_two_hash_seeds(script)
     assert first == second and len(first) == 13

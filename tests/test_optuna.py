@@ -1,10 +1,6 @@
 """The Optuna plugins: the same trials as a user's own Optuna study with that sampler and seed, the same trials
 in another process, a space feature the sampler lacks refused before the run."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import optuna
@@ -17,7 +13,7 @@ from bench.space import validate
 from bench.store import Store
 from bench.trial import Result, Status
 from bench_optuna.adapter import make_sampler
-from conftest import REPO, checkout_registry
+from conftest import checkout_registry, outputs_under_two_hash_seeds
 from test_conformance import Mixed
 
 REGISTRY = checkout_registry()
@@ -96,9 +92,7 @@ def test_same_seed_gives_the_same_trials_in_another_process():
                 optimizer.tell(trials, [evaluate(problem, t, 5) for t in trials])
         print(json.dumps(out))
     """)
-    runs = [subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONHASHSEED": str(hash_seed)}) for hash_seed in (1, 2)]
-    first, second = (json.loads(run.communicate(timeout=300)[0]) for run in runs)
+    first, second = outputs_under_two_hash_seeds(script)
     assert first == second and len(first) == 15
 
 

@@ -1,10 +1,7 @@
 """The SMAC adapters: smac-gp's Latin hypercube start, failures priced for the model, the forest on one job,
 the same trials in another process, a used-up space, nothing written outside a temporary folder."""
 
-import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -15,7 +12,7 @@ from bench.registry import Registry
 from bench.runner import evaluate
 from bench.space import Fidelity, to_unit
 from bench.trial import Result, Status
-from conftest import REPO
+from conftest import outputs_under_two_hash_seeds
 
 REGISTRY = Registry()
 
@@ -74,9 +71,7 @@ def test_same_seed_gives_the_same_trials_in_another_process():
                 optimizer.tell([trial], [evaluate(problem, trial, 5)])
         print(json.dumps(out))
     """)
-    runs = [subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONHASHSEED": str(hash_seed)}) for hash_seed in (1, 2)]
-    first, second = (json.loads(run.communicate(timeout=300)[0]) for run in runs)
+    first, second = outputs_under_two_hash_seeds(script)
     assert first == second and len(first) == 20
 
 
