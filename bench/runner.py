@@ -28,7 +28,7 @@ from bench import __version__
 from bench.optimizer import Optimizer, check_supported
 from bench.problem import Problem
 from bench.registry import Registry, UnknownName
-from bench.space import InvalidConfiguration
+from bench.space import InvalidConfiguration, validate
 from bench.store import Store, StoredTrial
 from bench.trial import Result, Status, Trial
 
@@ -79,15 +79,20 @@ def refuse_rerun(spec: RunSpec, store: Store) -> None:
 
 
 def evaluate(problem: Problem, trial: Trial, seed: int) -> Result:
-    """Evaluate one trial; an exception (out of memory included) becomes a failed Result."""
+    """Evaluate one trial; an exception (out of memory included) becomes a failed Result, and so does a
+    configuration or fidelity outside the problem's space: never evaluated, stored and told as the
+    optimizer's failure."""
     fidelity = trial.fidelity
     started = time.perf_counter()
     try:
+        validate(problem.space, trial.config)
         if problem.fidelity is not None:
             fidelity = problem.fidelity.check(problem.fidelity.max if fidelity is None else fidelity)
+    except InvalidConfiguration as exc:
+        return Result.failure(f"the optimizer proposed an {exc}" if str(exc).startswith("invalid") else
+                              f"the optimizer proposed a fidelity outside the problem's: {exc}", 0.0, fidelity=fidelity)
+    try:
         result = problem.evaluate(trial.config, fidelity, seed)
-    except InvalidConfiguration:
-        raise  # the optimizer broke the contract: that is a bug to surface, not a data point
     except Exception as exc:  # noqa: BLE001 - failures are data
         status = Status.TIMEOUT if isinstance(exc, TimeoutError) else Status.FAILED
         return Result.failure(f"{type(exc).__name__}: {exc}", time.perf_counter() - started, status, fidelity=fidelity)
@@ -228,10 +233,10 @@ def _loop(spec, store, run_id, problem, optimizer, stored, progress, executor, b
 
     while True:
         if not batch:
-            while executor.free and budget_left() and (proposals := optimizer.ask(1)):
+            while executor.free and budget_left() and (proposals := _ask(optimizer, spec.optimizer, 1)):
                 launch(proposals[0])
         elif not executor.pending and budget_left():
-            for trial in optimizer.ask(batch):
+            for trial in _ask(optimizer, spec.optimizer, batch):
                 if budget_left():
                     launch(trial)
         if not executor.pending:
@@ -250,3 +255,12 @@ def _loop(spec, store, run_id, problem, optimizer, stored, progress, executor, b
     if unproposed := sorted(n for n in stored if n >= number):
         raise ResumeMismatch(f"cannot resume run {run_id}: the optimizer stopped after {number} trials, the store"
                              f" holds trial {unproposed[-1]}; it is not deterministic, start a new run without --resume")
+
+
+def _ask(optimizer, name: str, n: int) -> list[Trial]:
+    """``optimizer.ask(n)``, refused with the optimizer named when it breaks the contract (an empty
+    list ends the run; None or anything else is a bug, not the end)."""
+    proposals = optimizer.ask(n)
+    if not isinstance(proposals, list) or not all(isinstance(t, Trial) for t in proposals):
+        raise TypeError(f"optimizer {name}: ask({n}) returned {type(proposals).__name__}, not a list of Trial")
+    return proposals

@@ -342,3 +342,32 @@ def test_an_sqlite_file_that_is_not_a_store_is_refused_unchanged(tmp_path):
     out = bench_cli("show", "--store", str(theirs))
     assert out.returncode != 0 and "not a bench results store" in out.stderr
     assert theirs.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["theirs.sqlite"]
+
+
+def test_an_out_of_space_proposal_is_stored_failed_and_told_and_none_from_ask_names_the_optimizer(tmp_path):
+    """Issue 14: branin once stored a proposal outside its box as ok (value 1.7e34)."""
+    class OutOfBox(Optimizer):
+        def ask(self, n=1):
+            if getattr(self, "broken", False):
+                return None
+            return [Trial({"x1": 1e9 if len(self.history) == 1 else 0.5, "x2": 2.0})]
+
+    told = []
+
+    class Recording(OutOfBox):
+        def tell(self, trials, results):
+            super().tell(trials, results)
+            told.extend(r.status for r in results)
+
+    registry = Registry()
+    store = Store(tmp_path / "results.sqlite")
+    trials = store.trials(run(RunSpec("synthetic/branin", "out-of-box", 0, 3, "live"), store, registry,
+                              optimizer=Recording(registry.problem("synthetic/branin").create().space,
+                                                  registry.problem("synthetic/branin").create().objectives)))
+    assert [st.result.status for st in trials] == [Status.OK, Status.FAILED, Status.OK] == told
+    assert trials[1].result.error.startswith("the optimizer proposed an invalid configuration")
+    assert trials[1].result.objectives == {}
+    broken = OutOfBox(registry.problem("synthetic/branin").create().space, ())
+    broken.broken = True
+    with pytest.raises(TypeError, match="optimizer out-of-box: ask\\(1\\) returned NoneType, not a list of Trial"):
+        run(RunSpec("synthetic/branin", "out-of-box", 1, 3, "live"), store, registry, optimizer=broken)
