@@ -110,8 +110,30 @@ FOREST_SETTINGS = {"n_estimators": 100, "min_samples_leaf": 1, "max_features": 1
 _TREE_ARRAYS = ("left", "right", "feature", "threshold", "value")
 
 
+class _StoredArrays:
+    """A surrogate that is its arrays (named in ``arrays``, in field order after ``objectives``), saved
+    with safetensors: loading runs no code."""
+
+    arrays: tuple[str, ...]
+    objectives: tuple[str, ...]
+
+    def save(self, path: Path) -> None:
+        from safetensors.numpy import save_file
+
+        save_file({name: np.ascontiguousarray(getattr(self, name)) for name in self.arrays}, path,
+                  metadata={"objectives": json.dumps(self.objectives)})
+
+    @classmethod
+    def load(cls, path: Path):
+        from safetensors import safe_open
+
+        with safe_open(path, framework="numpy") as fh:
+            objectives = tuple(json.loads(fh.metadata()["objectives"]))
+            return cls(objectives, *(fh.get_tensor(name) for name in cls.arrays))
+
+
 @dataclass(frozen=True)
-class Forest:
+class Forest(_StoredArrays):
     """Random forests, one per objective, as plain arrays (one row per tree, padded) walked
     together in numpy: one lookup predicts every objective in a single pass.
 
@@ -147,6 +169,7 @@ class Forest:
 
     family = "random-forest"
     settings = FOREST_SETTINGS
+    arrays = _TREE_ARRAYS
 
     def predict(self, x: np.ndarray) -> dict[str, float]:
         # scikit-learn compares float32 inputs with its thresholds; do the same to match it exactly
@@ -162,19 +185,6 @@ class Forest:
             go_left = x[self.feature[rows, node]] <= self.threshold[rows, node]
             node = np.where(inner, np.where(go_left, left, self.right[rows, node]), node)
 
-    def save(self, path: Path) -> None:
-        from safetensors.numpy import save_file
-
-        save_file({name: getattr(self, name) for name in _TREE_ARRAYS}, path,
-                  metadata={"objectives": json.dumps(self.objectives)})
-
-    @classmethod
-    def load(cls, path: Path) -> Forest:
-        from safetensors import safe_open
-
-        with safe_open(path, framework="numpy") as fh:
-            objectives = tuple(json.loads(fh.metadata()["objectives"]))
-            return cls(objectives, *(fh.get_tensor(name) for name in _TREE_ARRAYS))
 
 
 GP_SETTINGS = {"kernel": "constant * ARD squared exponential + white noise", "normalize_y": True,
@@ -183,7 +193,7 @@ _GP_ARRAYS = ("x", "lengthscale", "amplitude", "alpha", "mean", "std")
 
 
 @dataclass(frozen=True)
-class GaussianProcess:
+class GaussianProcess(_StoredArrays):
     """Gaussian processes, one per objective: a smooth model beside the forest's axis-aligned steps,
     so a verdict that holds under both is not an artefact of one inductive bias.
 
@@ -203,6 +213,7 @@ class GaussianProcess:
 
     family = "gp"
     settings = GP_SETTINGS
+    arrays = _GP_ARRAYS
 
     @classmethod
     def fit(cls, x: np.ndarray, ys: dict[str, np.ndarray]) -> GaussianProcess:
@@ -237,19 +248,6 @@ class GaussianProcess:
             out[objective] = kernel @ self.alpha[i] * self.std[i] + self.mean[i]
         return out
 
-    def save(self, path: Path) -> None:
-        from safetensors.numpy import save_file
-
-        save_file({name: np.ascontiguousarray(getattr(self, name)) for name in _GP_ARRAYS}, path,
-                  metadata={"objectives": json.dumps(self.objectives)})
-
-    @classmethod
-    def load(cls, path: Path) -> GaussianProcess:
-        from safetensors import safe_open
-
-        with safe_open(path, framework="numpy") as fh:
-            objectives = tuple(json.loads(fh.metadata()["objectives"]))
-            return cls(objectives, *(fh.get_tensor(name) for name in _GP_ARRAYS))
 
 
 def _active(x: np.ndarray) -> np.ndarray:
