@@ -14,6 +14,7 @@ and never stored twice.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
@@ -225,9 +226,23 @@ def evaluate_on_worker(spec: ProblemSpec, mode: str, seed: int, gpus: tuple[str,
     return result, who, start, time.time()
 
 
+def exit_with_parent(poll: float = 0.5) -> None:
+    """In a pool's worker process: exit as soon as the process that started it dies. A SIGKILLed client
+    cannot shut its pool down, and its orphaned workers would otherwise compute on for nobody."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _take_slot(slots) -> None:
     global _slot
     _slot = slots.get()
+    exit_with_parent()
 
 
 class ProcessExecutor(_RemoteExecutor):

@@ -147,6 +147,43 @@ def test_process_pool_runs_pinned_and_survives_a_killed_process(tmp_path):
     assert {(st.worker, st.result.extra["cuda_visible_devices"]) for st in trials} == {(0, "0"), (1, "1")}
 
 
+CLIENT = """
+import sys
+from bench.executors import ProcessExecutor
+from bench.registry import Registry
+from bench.runner import RunSpec, run
+from bench.store import Store
+from executor_problems import sleepy
+
+registry = Registry()
+registry.problems["test/sleepy"] = sleepy(0.1, pid_file=sys.argv[1])
+with ProcessExecutor(1) as executor:
+    run(RunSpec("test/sleepy", "random", 0, 5, "live"), Store(sys.argv[2]), registry, executor=executor)
+"""
+
+
+def test_a_sigkilled_client_of_the_process_pool_leaves_no_worker_computing(tmp_path):
+    import subprocess
+    import sys
+
+    import psutil
+
+    pid_file = tmp_path / "pid"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])}
+    client = subprocess.Popen([sys.executable, "-c", CLIENT, str(pid_file), str(tmp_path / "runs.sqlite")], env=env)
+    deadline = time.time() + 120
+    while not (pid_file.exists() and pid_file.read_text().endswith("\n")) and time.time() < deadline:
+        time.sleep(0.05)
+    worker = psutil.Process(int(pid_file.read_text()))  # blocked in its first trial
+    client.kill()
+    client.wait()
+    try:
+        worker.wait(timeout=10)
+    except psutil.TimeoutExpired:
+        worker.kill()
+        pytest.fail("the pool worker outlived its SIGKILLed client by 10 s")
+
+
 def test_a_tiny_live_lora_problem_runs_on_dask_workers(tmp_path, dask2):
     from test_lora_live import tiny_spec
     from tiny_lm import make_tiny_lm

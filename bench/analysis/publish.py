@@ -80,10 +80,15 @@ def run_all(specs, folder: Path, jobs: int, progress=None) -> list[Path]:
             if progress:
                 progress(i + 1, spec)
     else:
-        with ProcessPoolExecutor(jobs) as pool:
+        from bench.executors import exit_with_parent
+
+        pool = ProcessPoolExecutor(jobs, initializer=exit_with_parent)
+        try:
             futures = {pool.submit(_run_one, spec, str(folder)): spec for spec in specs}
             for i, future in enumerate(as_completed(futures)):
                 future.result()
                 if progress:
                     progress(i + 1, futures[future])
+        finally:  # on any exit, runs not started are dropped (a plain `with` would run them all first)
+            pool.shutdown(cancel_futures=True)
     return sorted(folder.glob("runs-*.sqlite"))
