@@ -333,7 +333,7 @@ def leaderboard() -> None:
 def leaderboard_build(stores, out) -> None:
     """Aggregate runs into a board: tables, figures, README.md, index.html, data and run cards."""
     from bench.analysis.data import Board
-    from bench.analysis.render import build
+    from bench.analysis.render import write_board
 
     try:
         if stores:
@@ -342,7 +342,7 @@ def leaderboard_build(stores, out) -> None:
                 click.echo(f"left out {unfinished} unfinished run(s); finish them with bench run --resume", err=True)
         else:
             board = Board.read(out)
-        build(board, out)
+        write_board(board, out)
     except Exception as exc:
         raise _fail(exc) from exc
     click.echo(f"built {out}: {len(board.runs)} runs, {len(board.trials)} trials")
@@ -362,7 +362,7 @@ def leaderboard_publish(out, jobs, stores) -> None:
 
     from bench.analysis.data import Board
     from bench.analysis.publish import PUBLISHED, run_all, run_matrix
-    from bench.analysis.render import build
+    from bench.analysis.render import write_board
     from bench.registry import Registry
 
     started = time.perf_counter()
@@ -372,7 +372,7 @@ def leaderboard_publish(out, jobs, stores) -> None:
         try:
             files = run_all(specs, Path(stores or tmp), jobs, lambda done, spec: progress.update(task, completed=done))
             board, _ = Board.from_stores(files, PUBLISHED)
-            build(board, out)
+            write_board(board, out)
         except Exception as exc:
             raise _fail(exc) from exc
     click.echo(f"published {out}: {len(specs)} runs in {time.perf_counter() - started:.0f} s")

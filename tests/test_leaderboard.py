@@ -83,6 +83,82 @@ def test_regret_is_normalized_to_the_best_value_and_random_median(small_board):
         assert summary["test"]["omnibus"] == "friedman" and summary["test"]["posthoc"] == "nemenyi"
 
 
+# ------------------------------------------------------------------ atomic boards
+
+@pytest.fixture(scope="module")
+def two_stores(tmp_path_factory):
+    """Two stores of branin runs: an old board's (random) and a new one's (random and lhs)."""
+    folder = tmp_path_factory.mktemp("stores")
+    old, new = str(folder / "old.sqlite"), str(folder / "new.sqlite")
+    _ok(bench_cli("run", "synthetic/branin", "-o", "random", "--budget", "6", "--seeds", "0-2", "--store", old))
+    _ok(bench_cli("run", "synthetic/branin", "-o", "random", "-o", "lhs", "--budget", "6", "--seeds", "0-2",
+                  "--store", new))
+    return old, new
+
+
+def test_a_failing_build_leaves_the_previous_board_byte_identical_and_a_good_one_drops_stale_files(
+        tmp_path, two_stores, monkeypatch):
+    from bench.analysis import render
+    from bench.analysis.data import Board
+
+    board = tmp_path / "board"
+    _ok(bench_cli("leaderboard", "build", "--store", two_stores[0], "--out", str(board)))
+    (board / "figures" / "stale.svg").write_text("<svg/>")
+    before = _files(board)
+    new, _ = Board.from_stores([two_stores[1]])
+
+    def fail(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(render, "_html", fail)  # everything but the last page is written, then the disk is full
+    with pytest.raises(OSError, match="No space left"):
+        render.write_board(new, board)
+    assert _files(board) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["board"]  # no staging folder left behind
+    monkeypatch.undo()
+    render.write_board(new, board)
+    assert "figures/stale.svg" not in _files(board)
+    assert {r["optimizer"] for r in json.loads((board / "data" / "runs.json").read_text())} == {"random", "lhs"}
+
+
+def test_a_board_killed_at_any_moment_of_its_build_is_the_old_or_the_new_one_whole(tmp_path, two_stores):
+    import os
+    import signal
+    import sys
+    import time
+
+    board, reference = tmp_path / "board", tmp_path / "reference"
+    _ok(bench_cli("leaderboard", "build", "--store", two_stores[0], "--out", str(board)))
+    _ok(bench_cli("leaderboard", "build", "--store", two_stores[1], "--out", str(reference)))
+    old, new = _files(board), _files(reference)
+    seen = set()
+    for delay in (0.3, 1.0, 1.7, 2.4, 3.1):
+        shutil.rmtree(board)
+        _ok(bench_cli("leaderboard", "build", "--store", two_stores[0], "--out", str(board)))
+        child = subprocess.Popen([sys.executable, "-m", "bench", "leaderboard", "build", "--store", two_stores[1],
+                                  "--out", str(board)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        now = _files(board)
+        assert now in (old, new), delay
+        seen.add("old" if now == old else "new")
+        _ok(bench_cli("leaderboard", "build", "--out", str(board)))  # the next write tidies the killed one's staging
+        assert _files(board) == now and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert "old" in seen
+
+
+def test_out_refuses_a_folder_that_is_not_a_board_and_writes_nothing_into_it(tmp_path, two_stores):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "README.md").write_text("my notes\n")
+    out = bench_cli("leaderboard", "build", "--store", two_stores[0], "--out", str(folder))
+    assert out.returncode != 0
+    assert out.stderr.strip().splitlines() == [f"Error: {folder} is not empty and holds no board (data/runs.json);"
+                                               " give --out a new or empty folder"]
+    assert _files(folder) == {"README.md": b"my notes\n"}
+
+
 # ------------------------------------------------------------------ the published board
 
 @pytest.mark.slow

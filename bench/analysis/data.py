@@ -46,7 +46,7 @@ class Board:
         import pyarrow.parquet as pq
 
         folder = Path(folder)
-        if not (folder / RUNS_FILE).exists() or not (folder / TRIALS_FILE).exists():
+        if not is_board(folder) or not (folder / TRIALS_FILE).exists():
             raise BoardError(f"{folder} holds no board data ({RUNS_FILE}, {TRIALS_FILE}); build it with --store")
         runs = json.loads((folder / RUNS_FILE).read_text())
         return cls(runs, pq.read_table(folder / TRIALS_FILE).to_pandas())
@@ -107,6 +107,10 @@ class Board:
         for run in self.runs:
             out.setdefault(task_key(run), []).append(run)
         return dict(sorted(out.items()))
+
+
+def is_board(folder: str | Path) -> bool:
+    return (Path(folder) / RUNS_FILE).is_file()
 
 
 def read_export(path: str | Path) -> tuple[dict[int, dict[str, Any]], Any]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,56 @@ def build(board, out: str | Path, date: str | None = None) -> list[Path]:
     (out / "README.md").write_text(_readme(board, summaries, figures, generated))
     (out / "index.html").write_text(_html(board, summaries, figures, out, generated))
     return sorted(p for p in out.rglob("*") if p.is_file())
+
+
+def write_board(board, out: str | Path, date: str | None = None) -> list[Path]:
+    """Build ``board`` into a staging folder beside ``out`` and swap it in only when complete: a failure or
+    a kill leaves the previous board byte-identical, and nothing of an older board (a stale figure) stays.
+    ``out`` must be new, empty or a board: any other folder is refused, never written into."""
+    from bench.analysis.data import BoardError, is_board
+
+    out = Path(out)
+    _recover(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir()) and not is_board(out)):
+        raise BoardError(f"{out} is not empty and holds no board (data/runs.json); give --out a new or empty folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.staging-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        build(board, staging, date)
+        old = out.with_name(f".{out.name}.old")
+        if out.exists():
+            out.rename(old)
+        staging.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return sorted(p for p in out.rglob("*") if p.is_file())
+
+
+def _recover(out: Path) -> None:
+    """Finish what a killed ``write_board`` left beside ``out``: the previous board put back if the swap was cut
+    between its two renames, the staging folders of dead processes removed."""
+    old = out.with_name(f".{out.name}.old")
+    if old.exists():
+        if out.exists():
+            shutil.rmtree(old)
+        else:
+            old.rename(out)
+    for staging in out.parent.glob(f".{out.name}.staging-*"):
+        pid = staging.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _write_aggregates(summaries: list[dict[str, Any]], folder: Path) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -161,18 +159,9 @@ def _check_seeds(refuse, runs: list[dict[str, Any]], tasks: dict[tuple, list[dic
 
 def submit(path: str | Path, board_dir: str | Path, registry) -> Board:
     """Validate ``path`` and rebuild the board with it; the board folder is replaced only on success."""
-    from bench.analysis.render import build
+    from bench.analysis.render import write_board
 
-    board_dir = Path(board_dir)
     board = Board.read(board_dir)
     merged = Board.merge([board, validate(path, board, registry)])
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=board_dir.parent))
-    try:
-        build(merged, staging)
-        old = board_dir.with_name(f".old-{board_dir.name}")
-        board_dir.rename(old)
-        staging.rename(board_dir)
-        shutil.rmtree(old)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    write_board(merged, board_dir)
     return merged
