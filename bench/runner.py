@@ -98,7 +98,31 @@ def evaluate(problem: Problem, trial: Trial, seed: int) -> Result:
         return Result.failure(f"{type(exc).__name__}: {exc}", time.perf_counter() - started, status, fidelity=fidelity)
     if result.fidelity is None and fidelity is not None:
         result = replace(result, fidelity=fidelity)
-    return result.checked([o.name for o in problem.objectives])
+    return checked(problem, result)
+
+
+def checked(problem: Problem, result: Result) -> Result:
+    """A result as the store may hold it: a cost that is not finite seconds >= 0, or objectives other than the
+    declared ones, make it failed; a non-finite objective makes it diverged; a value outside an objective's
+    declared bounds stays but is flagged (``extra["out_of_bounds"]``), since bounds normalise, not forbid."""
+    if not (isinstance(result.cost, (int, float)) and math.isfinite(result.cost) and result.cost >= 0):
+        return replace(result, status=Status.FAILED, cost=0.0, objectives={},
+                       error=f"the problem returned cost {result.cost!r}; a cost is finite seconds >= 0")
+    if not result.ok:
+        return result
+    declared = [o.name for o in problem.objectives]
+    if missing := [name for name in declared if name not in result.objectives]:
+        return replace(result, status=Status.FAILED, error=f"result lacks objective(s) {missing}")
+    if unknown := sorted(set(result.objectives) - set(declared)):
+        return replace(result, status=Status.FAILED, objectives={},
+                       error=f"result has undeclared objective(s) {unknown}; the problem declares {declared}")
+    if odd := {k: v for k, v in result.objectives.items() if isinstance(v, bool) or not isinstance(v, (int, float))}:
+        return replace(result, status=Status.FAILED, objectives={}, error=f"objective(s) that are not numbers: {odd}")
+    if bad := {k: v for k, v in result.objectives.items() if not math.isfinite(v)}:
+        return replace(result, status=Status.DIVERGED, error=f"non-finite objective(s) {bad}")
+    outside = {o.name: result.objectives[o.name] for o in problem.objectives
+               if o.bounds and not o.bounds[0] <= result.objectives[o.name] <= o.bounds[1]}
+    return replace(result, extra={**result.extra, "out_of_bounds": outside}) if outside else result
 
 
 def hardware() -> dict[str, object]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -56,15 +55,3 @@ class Result:
     @classmethod
     def failure(cls, error: str, cost: float, status: Status = Status.FAILED, **kwargs: Any) -> Result:
         return cls(objectives={}, cost=cost, status=status, error=error, **kwargs)
-
-    def checked(self, objective_names: list[str]) -> Result:
-        """An ok result with a missing or non-finite objective is not ok: say which."""
-        if not self.ok:
-            return self
-        missing = [name for name in objective_names if name not in self.objectives]
-        if missing:
-            return replace(self, status=Status.FAILED, error=f"result lacks objective(s) {missing}")
-        bad = {k: v for k, v in self.objectives.items() if not math.isfinite(v)}
-        if bad:
-            return replace(self, status=Status.DIVERGED, error=f"non-finite objective(s) {bad}")
-        return self

@@ -371,3 +371,35 @@ def test_an_out_of_space_proposal_is_stored_failed_and_told_and_none_from_ask_na
     broken.broken = True
     with pytest.raises(TypeError, match="optimizer out-of-box: ask\\(1\\) returned NoneType, not a list of Trial"):
         run(RunSpec("synthetic/branin", "out-of-box", 1, 3, "live"), store, registry, optimizer=broken)
+
+
+class Misreporting(Problem):
+    """Returns, by configuration, each way a result can break the contract (issue 14: these passed as ok)."""
+
+    space = ConfigurationSpace({"x": Float("x", (0.0, 7.0))})
+    objectives = (Objective("loss", "min", bounds=(0.0, 1.0)),)
+    RESULTS = [({"loss": 0.5}, math.nan), ({"loss": 0.5}, -1.0), ({"loss": 0.5}, math.inf),
+               ({"loss": 0.5, "acc": 0.9}, 1.0), ({"loss": "low"}, 1.0), ({"loss": 3.0}, 1.0), ({"loss": 0.5}, 1.0)]
+
+    def evaluate(self, config, fidelity, seed):
+        objectives, cost = self.RESULTS[int(config["x"])]
+        return Result(objectives, cost=cost)
+
+
+def test_results_are_checked_at_the_boundary_stored_as_failed_or_flagged_and_the_run_goes_on(store):
+    class Sweep(Optimizer):
+        def ask(self, n=1):
+            return [Trial({"x": float(len(self.history))})]
+
+    results = Store(store)
+    problem = Misreporting("live")
+    run_id = run(RunSpec("test/misreporting", "sweep", 0, 7, "live"), results, Registry(), problem=problem,
+                 optimizer=Sweep(problem.space, problem.objectives))
+    trials = results.trials(run_id)
+    assert [st.result.status for st in trials] == [Status.FAILED] * 5 + [Status.OK] * 2
+    errors = [st.result.error for st in trials]
+    assert all("the problem returned cost" in e and "finite seconds >= 0" in e for e in errors[:3])
+    assert "undeclared objective(s) ['acc']" in errors[3] and "not numbers: {'loss': 'low'}" in errors[4]
+    assert [st.result.cost for st in trials] == [0.0] * 3 + [1.0] * 4
+    assert all(st.result.objectives == {} for st in trials[:5])
+    assert trials[5].result.extra["out_of_bounds"] == {"loss": 3.0} and "out_of_bounds" not in trials[6].result.extra
