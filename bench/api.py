@@ -15,7 +15,7 @@ DEFAULT_STORE = "bench-results.sqlite"
 
 def plan(registry: Registry, problems: Sequence[str], optimizers: Sequence[str], seeds: Iterable[int], budget: float,
          *, mode: str | None = None, workers: int = 1, max_cost: float | None = None,
-         objectives: Sequence[str] | None = None):
+         objectives: Sequence[str] | None = None, trial_timeout: float | None = None):
     """Create each problem once and check every (problem, optimizer) pair before anything runs or
     any file is written; return ``(problems by name, run specs)``."""
     from bench import runner
@@ -27,7 +27,7 @@ def plan(registry: Registry, problems: Sequence[str], optimizers: Sequence[str],
         capabilities = registry.optimizer(name).capabilities
         for problem in instances.values():
             check_supported(name, capabilities, problem, problem.select_objectives(objectives))
-    specs = [runner.RunSpec(p, o, s, budget, instances[p].mode, workers, max_cost, objectives)
+    specs = [runner.RunSpec(p, o, s, budget, instances[p].mode, workers, max_cost, objectives, trial_timeout)
              for p in instances for o in dict.fromkeys(optimizers) for s in seeds]
     return instances, specs
 
@@ -45,7 +45,8 @@ def open_store(path: str | Path, specs, resume: bool):
 
 def run(problems: str | Sequence[str], optimizers: str | Sequence[str], *, seeds: Iterable[int] = (0,),
         budget: float = 50.0, mode: str | None = None, objectives: Sequence[str] | None = None,
-        store: str | Path = DEFAULT_STORE, resume: bool = False, registry: Registry | None = None) -> list[int]:
+        trial_timeout: float | None = None, store: str | Path = DEFAULT_STORE, resume: bool = False,
+        registry: Registry | None = None) -> list[int]:
     """Run every problem x optimizer x seed (in this process, on the simulated clock) into ``store``;
     return the run ids."""
     from bench import runner
@@ -53,7 +54,7 @@ def run(problems: str | Sequence[str], optimizers: str | Sequence[str], *, seeds
     registry = registry or Registry()
     instances, specs = plan(registry, [problems] if isinstance(problems, str) else problems,
                             [optimizers] if isinstance(optimizers, str) else optimizers, list(seeds), budget,
-                            mode=mode, objectives=objectives)
+                            mode=mode, objectives=objectives, trial_timeout=trial_timeout)
     results = open_store(store, specs, resume)
     try:
         return [runner.run(spec, results, registry, problem=instances[spec.problem], resume=resume) for spec in specs]

@@ -118,12 +118,14 @@ def list_command(what: str | None, as_json: bool) -> None:
 @click.option("--mode", type=click.Choice(MODES), default=None, help="Default: the problem's first mode.")
 @_executor_options
 @click.option("--max-cost", type=float, default=None, help="Also stop once trials' summed cost reaches this (s).")
+@click.option("--trial-timeout", type=float, default=None,
+              help="Store a trial that runs (or, from a table, costs) longer than this many seconds as timeout.")
 @click.option("--objective", "objectives", multiple=True,
               help="Objective to optimize; repeat for several. Default: the problem's default objectives.")
 @_store_option
 @click.option("--resume", is_flag=True, help="Continue unfinished runs with the same inputs.")
 def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler, cluster_file, gpus, retries,
-        max_cost, objectives, store, resume) -> None:
+        max_cost, trial_timeout, objectives, store, resume) -> None:
     """Run every PROBLEM x --optimizer x seed and store the trials."""
     from bench import runner
     from bench.api import open_store, plan
@@ -133,7 +135,7 @@ def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler,
     registry = Registry()
     try:
         instances, specs = plan(registry, problems, optimizers, seed_list, budget, mode=mode, workers=workers,
-                                max_cost=max_cost, objectives=objectives)
+                                max_cost=max_cost, objectives=objectives, trial_timeout=trial_timeout)
         running = _make_executor(executor, workers, scheduler, cluster_file, gpus, retries)  # options checked first
         try:
             results = open_store(store, specs, resume)

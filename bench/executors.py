@@ -43,8 +43,10 @@ class Executor(ABC):
         self.workers = workers
 
     @abstractmethod
-    def open(self, problem: Problem, spec: ProblemSpec | None, seed: int, offset: float) -> None:
-        """Start a run of ``problem`` (created from ``spec``) with ``seed``; times count on from ``offset``."""
+    def open(self, problem: Problem, spec: ProblemSpec | None, seed: int, offset: float,
+             timeout: float | None = None) -> None:
+        """Start a run of ``problem`` (created from ``spec``) with ``seed``; times count on from ``offset``;
+        each trial is evaluated under ``timeout`` seconds (runner.evaluate)."""
 
     @property
     @abstractmethod
@@ -87,8 +89,8 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def open(self, problem, spec, seed, offset):
-        self.problem, self.seed = problem, seed
+    def open(self, problem, spec, seed, offset, timeout=None):
+        self.problem, self.seed, self.timeout = problem, seed, timeout
         self.clock = SimulatedClock(self.workers)
 
     @property
@@ -96,7 +98,7 @@ class LocalExecutor(Executor):
         return self.clock.pending
 
     def submit(self, number, trial):
-        return self._start(number, trial, evaluate(self.problem, trial, self.seed))
+        return self._start(number, trial, evaluate(self.problem, trial, self.seed, self.timeout))
 
     def replay(self, stored):
         self._start(stored.number, stored.trial, stored.result)
@@ -130,14 +132,14 @@ class _RemoteExecutor(Executor):
         self._ready: list[StoredTrial] = []
         self._workers: dict[str, int] = {}  # ids in the store for workers named otherwise than 0..N-1
 
-    def open(self, problem, spec, seed, offset):
+    def open(self, problem, spec, seed, offset, timeout=None):
         if spec is None:
             raise ValueError(f"the {self.name} executor creates the problem on each worker from its spec;"
                              " register the problem (a plugin, or Registry.problems) or use --executor local")
         self._cancel(list(self._running))
         self._running.clear()
         self._ready.clear()
-        self.task = (spec, problem.mode, seed, self.gpus)
+        self.task = (spec, problem.mode, seed, self.gpus, timeout)
         self.full_fidelity = problem.fidelity.max if problem.fidelity else None
         self.t0 = time.time() - offset
 
@@ -212,7 +214,8 @@ def _worker_slot() -> int | str:
     return get_worker().name
 
 
-def evaluate_on_worker(spec: ProblemSpec, mode: str, seed: int, gpus: tuple[str, ...], trial: Trial):
+def evaluate_on_worker(spec: ProblemSpec, mode: str, seed: int, gpus: tuple[str, ...], timeout: float | None,
+                       trial: Trial):
     """Evaluate ``trial`` in a worker process: pin the process to its GPU, create the problem once,
     and report who ran it and when (epoch seconds, so the client can place it on the run's clock)."""
     who = _worker_slot()
@@ -222,7 +225,7 @@ def evaluate_on_worker(spec: ProblemSpec, mode: str, seed: int, gpus: tuple[str,
     if key not in _problems:
         _problems[key] = spec.create(mode)
     start = time.time()
-    result = evaluate(_problems[key], trial, seed)
+    result = evaluate(_problems[key], trial, seed, timeout)
     return result, who, start, time.time()
 
 

@@ -18,9 +18,12 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -57,6 +60,7 @@ class RunSpec:
     workers: int = 1
     max_cost: float | None = None  # stop proposing once trials' summed cost reaches this (seconds)
     objectives: tuple[str, ...] | None = None  # None: the problem's default objectives
+    trial_timeout: float | None = None  # seconds: a trial that runs or costs longer is stored as timeout
 
     def __post_init__(self) -> None:
         if not 0 < self.budget < math.inf:
@@ -65,10 +69,15 @@ class RunSpec:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
         if self.max_cost is not None and not 0 < self.max_cost < math.inf:
             raise ValueError(f"max cost must be positive and finite, got {self.max_cost}")
+        if self.trial_timeout is not None and not 0 < self.trial_timeout < math.inf:
+            raise ValueError(f"trial timeout must be positive and finite seconds, got {self.trial_timeout}")
 
     @property
     def key(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        fields = asdict(self)
+        if fields["trial_timeout"] is None:  # runs stored before the option existed keep their identity
+            del fields["trial_timeout"]
+        return json.dumps(fields, sort_keys=True)
 
 
 def refuse_rerun(spec: RunSpec, store: Store) -> None:
@@ -78,10 +87,15 @@ def refuse_rerun(spec: RunSpec, store: Store) -> None:
                         f" continue it with --resume, or remove it with `bench runs delete {run_id}`")
 
 
-def evaluate(problem: Problem, trial: Trial, seed: int) -> Result:
+class TrialTimeout(TimeoutError):
+    """Raised into an evaluation that ran past the run's trial timeout."""
+
+
+def evaluate(problem: Problem, trial: Trial, seed: int, timeout: float | None = None) -> Result:
     """Evaluate one trial; an exception (out of memory included) becomes a failed Result, and so does a
     configuration or fidelity outside the problem's space: never evaluated, stored and told as the
-    optimizer's failure."""
+    optimizer's failure. With ``timeout``, an evaluation still running after that many seconds is stopped,
+    and one whose result costs more (a table row's measured cost, say) is cut there: both are TIMEOUT."""
     fidelity = trial.fidelity
     started = time.perf_counter()
     try:
@@ -92,13 +106,61 @@ def evaluate(problem: Problem, trial: Trial, seed: int) -> Result:
         return Result.failure(f"the optimizer proposed an {exc}" if str(exc).startswith("invalid") else
                               f"the optimizer proposed a fidelity outside the problem's: {exc}", 0.0, fidelity=fidelity)
     try:
-        result = problem.evaluate(trial.config, fidelity, seed)
+        with deadline(timeout):
+            result = problem.evaluate(trial.config, fidelity, seed)
     except Exception as exc:  # noqa: BLE001 - failures are data
         status = Status.TIMEOUT if isinstance(exc, TimeoutError) else Status.FAILED
-        return Result.failure(f"{type(exc).__name__}: {exc}", time.perf_counter() - started, status, fidelity=fidelity)
+        error = (f"TrialTimeout: the trial ran past the {timeout:g} s limit" if isinstance(exc, TrialTimeout)
+                 else f"{type(exc).__name__}: {exc}")
+        return Result.failure(error, time.perf_counter() - started, status, fidelity=fidelity)
     if result.fidelity is None and fidelity is not None:
         result = replace(result, fidelity=fidelity)
-    return checked(problem, result)
+    result = checked(problem, result)
+    if timeout is not None and result.cost > timeout:
+        return Result.failure(f"TrialTimeout: the trial costs {result.cost:g} s, over the {timeout:g} s limit",
+                              timeout, Status.TIMEOUT, source=result.source, fidelity=result.fidelity,
+                              table_sha256=result.table_sha256)
+    return result
+
+
+@contextmanager
+def deadline(seconds: float | None):
+    """Raise TrialTimeout (a class, no message) into the body once it has run ``seconds``: by SIGALRM in the main thread (which also
+    ends a sleep or a blocking read), else asynchronously into the calling thread (a Dask worker's), where it
+    lands at the next Python bytecode. A long call into C ends before the exception does."""
+    if seconds is None:
+        yield
+        return
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+        def alarm(signum, frame):
+            raise TrialTimeout
+
+        previous = signal.signal(signal.SIGALRM, alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        return
+    import ctypes
+
+    target, lock, done = threading.get_ident(), threading.Lock(), []
+
+    def expire():
+        with lock:
+            if not done:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(TrialTimeout))
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            done.append(True)
+        timer.cancel()
 
 
 def checked(problem: Problem, result: Result) -> Result:
@@ -198,8 +260,8 @@ def run(
     else:
         stored = {st.number: st for st in store.trials(run_id)}
 
-    executor.open(problem, problem_spec, spec.seed,
-                  max((st.end for st in stored.values()), default=0.0))
+    executor.open(problem, problem_spec, spec.seed, max((st.end for st in stored.values()), default=0.0),
+                  spec.trial_timeout)
     try:
         _loop(spec, store, run_id, problem, optimizer, stored, progress, executor, batch)
     finally:

@@ -45,3 +45,29 @@ class Sleepy(Problem):
 def sleepy(seconds: float = 0.0, pid_file: str | None = None) -> ProblemSpec:
     return ProblemSpec("test/sleepy", "sleeps per trial", "executor_problems:Sleepy", ("value",),
                        kwargs={"seconds": seconds, "pid_file": pid_file})
+
+
+class Hanging(Problem):
+    """Hangs on the left half of the space, sleeping or spinning in Python (up to a minute, so that a
+    broken timeout fails a test instead of hanging it); answers at once on the right half."""
+
+    space = ConfigurationSpace({"x": Float("x", (0.0, 1.0))})
+    objectives = (Objective("value", "min"),)
+
+    def __init__(self, mode: str, how: str = "sleep") -> None:
+        super().__init__(mode)
+        self.how = how
+
+    def evaluate(self, config, fidelity, seed):
+        started = time.perf_counter()
+        if config["x"] < 0.5:
+            if self.how == "sleep":
+                time.sleep(BLOCK_SECONDS)
+            while time.perf_counter() - started < BLOCK_SECONDS:
+                pass
+        return Result({"value": config["x"]}, cost=time.perf_counter() - started, source="analytic")
+
+
+def hanging(how: str = "sleep") -> ProblemSpec:
+    return ProblemSpec("test/hanging", "hangs on half its space", "executor_problems:Hanging", ("value",),
+                       kwargs={"how": how})

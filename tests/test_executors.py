@@ -17,7 +17,7 @@ from bench.runner import RunSpec, run
 from bench.store import Store
 from bench.trial import Status
 from conftest import bench_cli
-from executor_problems import sleepy
+from executor_problems import hanging, sleepy
 
 pytestmark = pytest.mark.slow  # every test here starts worker processes
 
@@ -153,7 +153,7 @@ from bench.executors import ProcessExecutor
 from bench.registry import Registry
 from bench.runner import RunSpec, run
 from bench.store import Store
-from executor_problems import sleepy
+from executor_problems import hanging, sleepy
 
 registry = Registry()
 registry.problems["test/sleepy"] = sleepy(0.1, pid_file=sys.argv[1])
@@ -182,6 +182,29 @@ def test_a_sigkilled_client_of_the_process_pool_leaves_no_worker_computing(tmp_p
     except psutil.TimeoutExpired:
         worker.kill()
         pytest.fail("the pool worker outlived its SIGKILLed client by 10 s")
+
+
+@pytest.mark.parametrize("executor,how", [("local", "sleep"), ("local", "spin"), ("process", "sleep"),
+                                          ("dask", "spin")])
+def test_a_hung_trial_is_stored_as_timeout_on_every_executor_and_the_run_goes_on(tmp_path, executor, how, dask2):
+    """A Dask worker runs trials in a thread, where the timeout lands at the next bytecode: a spinning trial
+    is stopped, a sleeping one would sleep on (docs/distributed.md)."""
+    from bench.executors import LocalExecutor
+
+    registry = registry_with(hanging(how))
+    store = Store(tmp_path / "runs.sqlite")
+    running = {"local": lambda: LocalExecutor(2), "process": lambda: ProcessExecutor(2),
+               "dask": lambda: dask2}[executor]()
+    started = time.perf_counter()
+    run_id = run(RunSpec("test/hanging", "random", 0, 6, "live", workers=2, trial_timeout=1.0), store, registry,
+                 executor=running)
+    trials = store.trials(run_id)
+    hung = [st for st in trials if st.trial.config["x"] < 0.5]
+    assert len(trials) == 6 and 0 < len(hung) < 6
+    assert all(st.result.status is Status.TIMEOUT and "ran past the 1 s limit" in st.result.error
+               and 1.0 <= st.result.cost < 5 for st in hung)
+    assert all(st.result.ok for st in trials if st not in hung)
+    assert time.perf_counter() - started < 30 + 5 * len(hung)
 
 
 def test_a_tiny_live_lora_problem_runs_on_dask_workers(tmp_path, dask2):

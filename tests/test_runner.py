@@ -258,6 +258,8 @@ def test_resume_of_a_complete_run_adds_nothing(store):
     (["run", "synthetic/branin", "--optimizer", "random", "--seeds", "0-100000000"], "more than 10000 seeds"),
     (["run", "synthetic/branin", "--optimizer", "random", "--workers", "0"], "workers must be at least 1"),
     (["run", "synthetic/branin", "--optimizer", "random", "--mode", "table"], "has no 'table' mode"),
+    (["run", "synthetic/branin", "--optimizer", "random", "--trial-timeout", "0"], "trial timeout must be positive"),
+    (["run", "synthetic/branin", "--optimizer", "random", "--trial-timeout", "inf"], "trial timeout must be positive"),
 ])
 def test_bad_input_is_refused_with_one_line_before_anything_is_written(store, args, fragment):
     out = bench_cli(*args, "--store", str(store))
@@ -403,3 +405,18 @@ def test_results_are_checked_at_the_boundary_stored_as_failed_or_flagged_and_the
     assert [st.result.cost for st in trials] == [0.0] * 3 + [1.0] * 4
     assert all(st.result.objectives == {} for st in trials[:5])
     assert trials[5].result.extra["out_of_bounds"] == {"loss": 3.0} and "out_of_bounds" not in trials[6].result.extra
+
+
+def test_a_trial_that_costs_more_than_the_trial_timeout_is_stored_as_timeout_at_that_cost(store):
+    """On the simulated clock a trial's cost (a table row's measured seconds, a synthetic problem's nominal
+    ones) is what it would have run: over the limit, it is cut there. Hartmann6 costs 0.01 s a step."""
+    args = ["run", "synthetic/hartmann6", "-o", "hyperband", "--budget", "12", "--store", str(store)]
+    assert bench_cli(*args, "--trial-timeout", "0.5").returncode == 0
+    rows = [(fidelity, status, cost, error) for _, _, _, _, fidelity, _, status, error, cost, *_ in stored_trials(store)]
+    timed_out = [row for row in rows if row[1] == "timeout"]
+    assert timed_out == [row for row in rows if row[0] > 50]
+    assert timed_out and all(cost == 0.5 and "over the 0.5 s limit" in error for *_, cost, error in timed_out)
+    assert {status for _, status, *_ in rows} == {"ok", "timeout"}
+    again = bench_cli(*args)  # without the limit it is another run, not a rerun
+    assert again.returncode == 0, again.stderr
+    assert len([row for row in stored_trials(store) if row[6] == "timeout"]) == len(timed_out)
