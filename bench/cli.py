@@ -384,13 +384,16 @@ def leaderboard_publish(out, jobs, stores) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--board", default="leaderboard", show_default=True, type=click.Path(file_okay=False),
               help="Board folder to merge into.")
-def leaderboard_submit(file, board) -> None:
+@click.option("--verify", default=0, show_default=True, type=click.IntRange(0, 10),
+              help="Rerun this many seeds of each submitted optimizer here (its distribution and version installed)"
+                   " and require identical trials; the board marks the submission replay-verified.")
+def leaderboard_submit(file, board, verify) -> None:
     """Check a `bench export` FILE from someone else's runs and merge it, with its provenance, into the board."""
     from bench.analysis.submit import submit
     from bench.registry import Registry
 
     try:
-        merged = submit(file, board, Registry())
+        merged = submit(file, board, Registry(), verify)
     except Exception as exc:
         raise _fail(exc) from exc
     click.echo(f"merged {file} into {board}: {len(merged.runs)} runs")

@@ -11,10 +11,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, bench_cli
+from conftest import REPO, bench_cli, install_plugin
 
 PUBLISHED = REPO / "leaderboard"
 GENERATED = re.compile(r"Generated on \d{4}-\d{2}-\d{2} by bench ")
@@ -235,7 +237,36 @@ def lora_board(tmp_path_factory):
     _ok(bench_cli("export", str(folder / "good.parquet"), "--store", theirs))
     _ok(bench_cli("run", LORA, "-o", "pso", "--budget", "8", "--seeds", "0-3", "--store", str(folder / "few.sqlite")))
     _ok(bench_cli("export", str(folder / "few.parquet"), "--store", str(folder / "few.sqlite")))
+    walk = install_plugin(folder / "site", "walk", WALK)  # an outside optimizer, installed as pip would
+    _ok(bench_cli("run", LORA, "-o", "walk", "--budget", "8", "--seeds", "0-4", "--store", str(folder / "walk.sqlite"),
+                  env=walk))
+    _ok(bench_cli("export", str(folder / "walk.parquet"), "--store", str(folder / "walk.sqlite")))
     return folder
+
+
+WALK = """
+    import numpy as np
+
+    from bench.hookspecs import OptimizerSpec, hookimpl
+    from bench.optimizer import Optimizer
+    from bench.space import from_unit, to_unit
+    from bench.trial import Trial
+
+
+    class Walk(Optimizer):
+        \"\"\"A seeded random walk from the best point so far.\"\"\"
+
+        def ask(self, n=1):
+            best = self.incumbent()
+            centre = to_unit(self.space, best[0][0].config) if best else np.full(len(self.space), 0.5)
+            return [Trial(from_unit(self.space, np.clip(centre + self.rng.normal(0, 0.2, len(centre)), 0, 1)))
+                    for _ in range(n)]
+
+
+    @hookimpl
+    def bench_optimizers():
+        return [OptimizerSpec("walk", "a random walk", "bench_test_walk:Walk")]
+"""
 
 
 def _tampered(folder: Path, name: str, change) -> Path:
@@ -245,12 +276,35 @@ def _tampered(folder: Path, name: str, change) -> Path:
     return out
 
 
+def _relabelled(folder: Path, source: str, name: str, optimizer: str, provider: dict | None = None) -> Path:
+    """``source`` with its optimizer renamed in every row and run card (and its provider replaced)."""
+    import pyarrow as pa
+
+    table = pq.read_table(folder / source)
+    key = b"bench.runs"
+    cards = json.loads(table.schema.metadata[key])
+    for entry in cards:
+        entry["card"]["optimizer"] = optimizer
+        if provider:
+            entry["card"]["providers"]["optimizer"] = provider
+    index = table.schema.get_field_index("optimizer")
+    table = table.set_column(index, "optimizer", pa.array([optimizer] * table.num_rows))
+    out = folder / name
+    pq.write_table(table.replace_schema_metadata({key: json.dumps(cards)}), out)
+    return out
+
+
 def _set(table, column: str, row: int, value):
     import pyarrow as pa
 
     values = table.column(column).to_pylist()
     values[row] = value
     return table.set_column(table.schema.get_field_index(column), column, pa.array(values, table.schema.field(column).type))
+
+
+def _set_all(table, column: str, value):
+    return table.set_column(table.schema.get_field_index(column), column,
+                            pa.array([value] * table.num_rows, table.schema.field(column).type))
 
 
 @pytest.mark.slow
@@ -266,9 +320,25 @@ def test_submissions_refused_with_a_reason_leave_the_board_unchanged_and_a_good_
         "status.parquet": (lambda t: _set(t, "status", 2, "failed"),
                            r"row 3 \(run \d+, trial 2\): status failed, but the table answers this configuration ok"),
     }
+    refusals.update({
+        "times.parquet": (lambda t: _set_all(_set_all(t, "start", 0.0), "end", 0.0),
+                          r"row 1 \(run \d+, trial 0\): it ran from 0 to 0 s, which is not its cost"),
+        "late.parquet": (lambda t: _set(_set(t, "start", 3, t["start"][3].as_py() + 100), "end", 3,
+                                        t["end"][3].as_py() + 100),
+                         r"row 4 \(run \d+, trial 3\): it starts at .* one worker starts it when the trial before ends"),
+        "cut.parquet": (lambda t: t.filter(pc.or_(pc.not_equal(t["run_id"], t["run_id"][0]), pc.less(t["number"], 3))),
+                        r"run \d+ uses 3 of its budget 8; a complete run uses all of it"),
+        "huge.parquet": (lambda t: pa.concat_tables([t] * (200_000 // t.num_rows + 1)),
+                         r"holds more than 200000 trials, more than a submission may"),
+    })
     files = {name: _tampered(lora_board, name, change) for name, (change, _) in refusals.items()}
     files["few.parquet"], expected = lora_board / "few.parquet", {name: reason for name, (_, reason) in refusals.items()}
     expected["few.parquet"] = r"pso on .* has 4 seeds; the board needs at least the 5 seeds 0-4 \(missing: 4\)"
+    files["markup.parquet"] = _relabelled(lora_board, "good.parquet", "markup.parquet", "<b>de|x</b>\u202e")
+    expected["markup.parquet"] = r"optimizer name '<b>de\|x</b>.*' is not letters, digits and"
+    files["a|b.parquet"] = lora_board / "a|b.parquet"
+    shutil.copy(lora_board / "good.parquet", files["a|b.parquet"])
+    expected["a|b.parquet"] = r"the file name goes onto the board; rename it"
     for name, path in files.items():
         out = bench_cli("leaderboard", "submit", str(path), "--board", str(board))
         assert out.returncode != 0, name
@@ -288,3 +358,28 @@ def test_submissions_refused_with_a_reason_leave_the_board_unchanged_and_a_good_
     assert "de" in (board / "README.md").read_text()
     again = bench_cli("leaderboard", "submit", str(lora_board / "good.parquet"), "--board", str(board))
     assert again.returncode != 0 and "already on the board" in again.stderr
+
+
+@pytest.mark.slow
+def test_verify_replays_an_outside_optimizers_runs_and_refuses_a_forgery_or_an_uninstalled_one(lora_board):
+    """Values checked against the table do not show who produced them: de's genuine trials relabelled as the
+    outside optimizer walk pass every other check, and only the replay refuses them."""
+    board = lora_board / "board"
+    walk = install_plugin(lora_board / "site2", "walk", WALK)
+    forged = _relabelled(lora_board, "good.parquet", "forged.parquet", "walk",
+                         {"plugin": "walk", "distribution": "bench-test-walk", "version": "0.0"})
+    before = _files(board)
+    out = bench_cli("leaderboard", "submit", str(forged), "--board", str(board), "--verify", "1", env=walk)
+    assert out.returncode != 0 and re.search(r"run \d+ \(walk seed 0\), trial 0: config\.\w+ .* in the file, .* when"
+                                             r" bench-test-walk 0.0 reruns it here", out.stderr), out.stderr
+    out = bench_cli("leaderboard", "submit", str(lora_board / "walk.parquet"), "--board", str(board), "--verify", "1")
+    assert out.returncode != 0 and ("cannot replay walk: its runs name bench-test-walk 0.0; install it here"
+                                    in out.stderr), out.stderr
+    assert _files(board) == before
+
+    _ok(bench_cli("leaderboard", "submit", str(lora_board / "walk.parquet"), "--board", str(board), "--verify", "2",
+                  env=walk))
+    runs = [r for r in json.loads((board / "data" / "runs.json").read_text()) if r["optimizer"] == "walk"]
+    assert len(runs) == 5 and all(r["provenance"]["replayed_seeds"] == 2 for r in runs)
+    assert "walk.parquet (sha256" in (board / "README.md").read_text()
+    assert "replay-verified on 2 seed(s) per optimizer" in (board / "README.md").read_text()

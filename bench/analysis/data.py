@@ -113,16 +113,29 @@ def is_board(folder: str | Path) -> bool:
     return (Path(folder) / RUNS_FILE).is_file()
 
 
-def read_export(path: str | Path) -> tuple[dict[int, dict[str, Any]], Any]:
-    """A ``bench export`` file: {run_id: {status, card}} from its metadata, and its trials."""
+def read_export(path: str | Path, max_rows: int | None = None) -> tuple[dict[int, dict[str, Any]], Any]:
+    """A ``bench export`` file: {run_id: {status, card}} from its metadata, and its trials. With ``max_rows``,
+    a file with more rows is refused from its footer, and again while its row groups are read (streamed, so a
+    small file that inflates to gigabytes is never held whole)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
-    raw = (table.schema.metadata or {}).get(EXPORT_RUNS_KEY.encode())
+    file = pq.ParquetFile(path)
+    too_many = f"{path} holds more than {max_rows} trials, more than a submission may; export the board's tasks only"
+    if max_rows is not None and file.metadata.num_rows > max_rows:
+        raise BoardError(too_many)
+    raw = (file.schema_arrow.metadata or {}).get(EXPORT_RUNS_KEY.encode())
     if raw is None:
         raise BoardError(f"{path} has no run cards (Parquet metadata {EXPORT_RUNS_KEY!r}); write it with bench export")
     cards = {int(c["run_id"]): c for c in json.loads(raw)}
-    return cards, table.replace_schema_metadata(None).to_pandas()
+    batches, rows = [], 0
+    for batch in file.iter_batches():
+        rows += batch.num_rows
+        if max_rows is not None and rows > max_rows:
+            raise BoardError(too_many)
+        batches.append(batch)
+    schema = file.schema_arrow.remove_metadata()
+    return cards, pa.Table.from_batches(batches, schema=schema).to_pandas()
 
 
 def _name(run: dict[str, Any]) -> str:
@@ -130,6 +143,10 @@ def _name(run: dict[str, Any]) -> str:
 
 
 def origin_label(provenance: dict[str, Any]) -> str:
-    """Where runs came from, for people: 'bench leaderboard publish', 'submission x.parquet (sha256 0123abcd4567)'."""
-    digest = provenance.get("file_sha256")
-    return provenance["origin"] + (f" (sha256 {digest[:12]})" if digest else "")
+    """Where runs came from, for people: 'bench leaderboard publish', 'submission x.parquet (sha256 0123abcd4567),
+    replay-verified on 2 seed(s) per optimizer'."""
+    digest, replayed = provenance.get("file_sha256"), provenance.get("replayed_seeds")
+    label = provenance["origin"] + (f" (sha256 {digest[:12]})" if digest else "")
+    if digest:
+        label += f", replay-verified on {replayed} seed(s) per optimizer" if replayed else ", not replay-verified"
+    return label
