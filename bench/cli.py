@@ -220,12 +220,16 @@ def table() -> None:
 @table.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def table_list(as_json) -> None:
-    """Every shipped table with its problem, rows and surrogate quality."""
-    from bench.tables import read_manifest, table_names
+    """Every table with its problem, rows and surrogate quality; a broken manifest is named on stderr."""
+    from bench.tables import TableError, read_manifest, table_names
 
     items = []
     for name in table_names():
-        manifest = read_manifest(name)
+        try:
+            manifest = read_manifest(name)
+        except TableError as exc:  # one broken manifest in $BENCH_TABLES does not hide the others
+            click.echo(f"broken table {name}: {exc}", err=True)
+            continue
         surrogates = manifest.get("surrogates", {})
         items.append({"name": name, "problem": manifest.get("problem"), "rows": manifest["rows"],
                       "sha256": manifest["sha256"], "license": manifest.get("provenance", {}).get("source", {}).get(

@@ -54,18 +54,52 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# What a manifest must hold, and of which JSON type: anything else is refused before a file it names is opened.
+_MANIFEST_FIELDS = {"name": str, "data": str, "sha256": str, "rows": int, "schema": list, "space": dict,
+                    "objectives": list}
+
+
 def read_manifest(name: str, directory: Path | None = None) -> dict[str, Any]:
     path = (directory or tables_dir()) / f"{name}.json"
-    if not path.exists():
+    if not path.is_file():
         raise TableError(f"unknown table {name!r}; see `bench table list`")
+    fix = "restore it (git checkout) or rebuild the table"
     try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise TableError(f"manifest {path} is not valid JSON ({exc}); restore it or rebuild the table") from exc
-    missing = {"name", "data", "sha256", "rows", "schema", "space", "objectives"} - set(manifest)
+        manifest = json.loads(path.read_bytes()[: 64 * 2**20 + 1])
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TableError(f"manifest {path} is not valid JSON ({exc}); {fix}") from exc
+    if not isinstance(manifest, dict):
+        raise TableError(f"manifest {path} is a JSON {type(manifest).__name__}, not an object; {fix}")
+    missing = set(_MANIFEST_FIELDS) - set(manifest)
     if missing:
-        raise TableError(f"manifest {path} lacks {sorted(missing)}; restore it or rebuild the table")
+        raise TableError(f"manifest {path} lacks {sorted(missing)}; {fix}")
+    wrong = [f"{key} ({type(manifest[key]).__name__}, not {kind.__name__})" for key, kind in _MANIFEST_FIELDS.items()
+             if not isinstance(manifest[key], kind)]
+    surrogates = manifest.get("surrogates", {})
+    if not isinstance(surrogates, dict) or not all(
+            isinstance(e, dict) and isinstance(e.get("file"), str) and isinstance(e.get("sha256"), str)
+            for e in surrogates.values()):
+        wrong.append("surrogates (each needs a file and a sha256)")
+    if wrong:
+        raise TableError(f"manifest {path} has the wrong type for {', '.join(wrong)}; {fix}")
     return manifest
+
+
+def member(directory: Path, file: str, table: str) -> Path:
+    """The file ``file`` a manifest names: a regular file in the table's own folder (a path elsewhere, a
+    device or a pipe is refused, so that hashing it cannot read forever)."""
+    import stat
+
+    path = directory / file
+    if Path(file).name != file or file in (".", ".."):
+        raise TableError(f"table {table}: the manifest names {file!r}, not a file beside it; rebuild the table")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise TableError(f"table {table}: {path} is missing; restore it (git checkout) or rebuild the table") from None
+    if not stat.S_ISREG(mode):
+        raise TableError(f"table {table}: {path} is not a regular file; restore it or rebuild the table")
+    return path
 
 
 def space_of(manifest: dict[str, Any]) -> ConfigurationSpace:
@@ -79,20 +113,10 @@ def verify(name: str, directory: Path | None = None) -> dict[str, Any]:
 
     directory = directory or tables_dir()
     manifest = read_manifest(name, directory)
-    data = directory / manifest["data"]
-    if not data.exists():
-        raise TableError(f"table {name}: data file {data} is missing; restore it or rebuild the table")
-    actual = sha256_file(data)
-    if actual != manifest["sha256"]:
-        raise TableError(
-            f"table {name}: sha256 mismatch for {data.name} (manifest {manifest['sha256'][:12]}…, file {actual[:12]}…);"
-            " the file was changed or damaged: restore it (git checkout) or rebuild the table"
-        )
+    data = member(directory, manifest["data"], name)
+    _check_hash(name, data, manifest["sha256"])
     for family, surrogate in manifest.get("surrogates", {}).items():
-        path = directory / surrogate["file"]
-        if not path.is_file() or sha256_file(path) != surrogate["sha256"]:
-            raise TableError(f"table {name}: the {family} surrogate {surrogate['file']} is missing or changed;"
-                             " restore it (git checkout) or rebuild the table")
+        _check_hash(name, member(directory, surrogate["file"], name), surrogate["sha256"], f"the {family} surrogate ")
     schema = pq.read_schema(data)
     found = {field.name: str(field.type) for field in schema}
     expected = {column["name"]: column["type"] for column in manifest["schema"]}
@@ -103,6 +127,23 @@ def verify(name: str, directory: Path | None = None) -> dict[str, Any]:
     if rows != manifest["rows"]:
         raise TableError(f"table {name}: {rows} rows, the manifest says {manifest['rows']}; rebuild the table")
     return manifest
+
+
+def _check_hash(table: str, path: Path, expected: str, what: str = "") -> None:
+    actual = sha256_file(path)
+    if actual != expected:
+        raise TableError(f"table {table}: {what}{path.name} has sha256 {actual}, the manifest {expected}; the file was"
+                         " changed or damaged: restore it (git checkout) or rebuild the table")
+
+
+def table_files(name: str, directory: Path | None = None) -> dict[str, str]:
+    """sha256 of every file of a verified table, its manifest included (which holds the others' hashes),
+    for run cards: a swapped surrogate changes the card even where the data file's hash stays."""
+    directory = directory or tables_dir()
+    manifest = read_manifest(name, directory)
+    files = {f"{name}.json": sha256_file(directory / f"{name}.json"), manifest["data"]: manifest["sha256"]}
+    files.update({entry["file"]: entry["sha256"] for entry in manifest.get("surrogates", {}).values()})
+    return files
 
 
 FOREST_SETTINGS = {"n_estimators": 100, "min_samples_leaf": 1, "max_features": 1.0, "bootstrap": True,
@@ -267,6 +308,7 @@ class Table:
         self.manifest = verify(name, directory)
         self.name = name
         self.sha256: str = self.manifest["sha256"]
+        self.files = table_files(name, directory)
         self.space = space_of(self.manifest)
         self.params = list(self.space.keys())
         self.objectives = [o["name"] for o in self.manifest["objectives"]]

@@ -1,5 +1,7 @@
+import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,7 +61,7 @@ def flip_byte(path, offset):
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("suffix, message", [(".parquet", "sha256 mismatch"),
+@pytest.mark.parametrize("suffix, message", [(".parquet", ".parquet has sha256 "),
                                              (".surrogate.safetensors", "random-forest surrogate"),
                                              (".gp.safetensors", "gp surrogate")])
 def test_a_flipped_byte_fails_verify_and_runs_and_writes_nothing(tampered, tmp_path, suffix, message):
@@ -68,6 +70,8 @@ def test_a_flipped_byte_fails_verify_and_runs_and_writes_nothing(tampered, tmp_p
     flip_byte(path, path.stat().st_size // 2)
     out = bench_cli("table", "verify", ONE_B, env=env)
     assert out.returncode != 0 and message in out.stderr
+    # both hashes whole: they may share any prefix
+    assert len(re.findall(r"sha256 [0-9a-f]{64}, the manifest [0-9a-f]{64};", out.stderr)) == 1
     assert bench_cli("table", "verify", THREE_B, env=env).returncode == 0
     store = tmp_path / "never.sqlite"
     out = bench_cli("run", "lora-hpo/llama-3.2-1b-alpaca", "--optimizer", "lhs", "--store", str(store), env=env)
@@ -86,6 +90,52 @@ def test_a_tampered_manifest_is_refused(tampered):
     (directory / f"{THREE_B}.json").write_text("{not json")
     with pytest.raises(TableError, match="not valid JSON"):
         verify(THREE_B, directory)
+
+
+def test_a_swapped_surrogate_with_its_hash_updated_changes_the_run_card_and_is_refused_on_the_board(tampered,
+                                                                                                      tmp_path):
+    """Issue 14: a swapped surrogate (manifest hash updated) passed, and runs recorded the same table_sha256."""
+    directory, env = tampered
+    path = directory / f"{ONE_B}.surrogate.safetensors"
+    shutil.copy(directory / f"{THREE_B}.surrogate.safetensors", path)
+    manifest = json.loads((directory / f"{ONE_B}.json").read_text())
+    manifest["surrogates"]["random-forest"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (directory / f"{ONE_B}.json").write_text(json.dumps(manifest))
+    cards = {}
+    for name, environment in (("shipped", None), ("swapped", env)):
+        store = tmp_path / f"{name}.sqlite"
+        out = bench_cli("run", "lora-hpo/llama-3.2-1b-alpaca", "-o", "random", "--budget", "2", "--store", str(store),
+                        env=environment)
+        assert out.returncode == 0, out.stderr
+        cards[name] = Store(store).runs()[0]["card"]["problem_info"]
+    assert cards["shipped"]["table_sha256"] == cards["swapped"]["table_sha256"]  # the data file is the same
+    files = {name: card["table_files"] for name, card in cards.items()}
+    changed = {f for f in files["shipped"] if files["shipped"][f] != files["swapped"][f]}
+    assert changed == {f"{ONE_B}.json", f"{ONE_B}.surrogate.safetensors"}
+
+
+def test_junk_and_hostile_manifests_are_refused_in_one_line_without_hanging(tampered):
+    directory, env = tampered
+    hostile = {"junk": "[1, 2]", "untyped": json.dumps({"name": 1, "data": "x.parquet", "sha256": 0, "rows": "x",
+                                                        "schema": 1, "space": 2, "objectives": 3})}
+    manifest = json.loads((directory / f"{ONE_B}.json").read_text())
+    hostile["device"] = json.dumps({**manifest, "data": "zero"})
+    hostile["outside"] = json.dumps({**manifest, "data": "../../etc/passwd"})
+    os.symlink("/dev/zero", directory / "zero")
+    for name, text in hostile.items():
+        (directory / f"{name}.json").write_text(text)
+    expected = {"junk": "is a JSON list, not an object", "untyped": "has the wrong type for name (int, not str)",
+                "device": "zero is not a regular file", "outside": "names '../../etc/passwd', not a file beside it"}
+    for name, fragment in expected.items():
+        out = bench_cli("table", "verify", name, env=env, timeout=60)
+        assert out.returncode != 0 and fragment in out.stderr, (name, out.stderr)
+        assert "Traceback" not in out.stderr
+    listing = bench_cli("table", "list", env=env, timeout=60)
+    assert listing.returncode == 0 and "Traceback" not in listing.stderr
+    assert ONE_B in listing.stdout and THREE_B in listing.stdout
+    # list reads manifests only (verify opens the files they name)
+    assert sorted(line.split(":")[0] for line in listing.stderr.splitlines()) == ["broken table junk",
+                                                                                 "broken table untyped"]
 
 
 def test_exact_lookup_returns_the_measurement_and_the_seed_picks_a_replicate(table):

@@ -139,6 +139,10 @@ def _check_trials(refuse, rows, run: dict[str, Any], card: dict[str, Any], probl
     if card["problem_info"].get("table_sha256") != sha:
         refuse(f"run {run['run_id']}'s run card names table sha256 {card['problem_info'].get('table_sha256')}; the"
                f" shipped table of {run['problem']} is {sha}")
+    files = problem.describe().get("table_files")
+    if card["problem_info"].get("table_files") != files:
+        refuse(f"run {run['run_id']}'s run card names table files {card['problem_info'].get('table_files')}; the shipped"
+               f" table's are {files} (a surrogate or manifest differs)")
     rows = rows.sort_values("number")
     if list(rows["number"]) != list(range(len(rows))):
         refuse(f"run {run['run_id']}: trial numbers are not 0..{len(rows) - 1} (a trial was removed or repeated)")

@@ -68,7 +68,8 @@ class LoraHPO(Problem):
 
     def provenance(self):
         if self.mode == "table":
-            return {"table": self.table.name, "table_sha256": self.table.sha256, "lookup": self.lookup}
+            return {"table": self.table.name, "table_sha256": self.table.sha256, "table_files": self.table.files,
+                    "lookup": self.lookup}
         from importlib.metadata import version
 
         return {"live_setup": {k: v for k, v in vars(self.live.setup).items()},
