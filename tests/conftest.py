@@ -34,6 +34,19 @@ def outputs_under_two_hash_seeds(script: str, timeout: float = 300) -> tuple:
     return tuple(json.loads(run.communicate(timeout=timeout)[0]) for run in runs)
 
 
+def query_store(path: Path, sql: str) -> list[tuple]:
+    """Rows of ``sql`` from a store another process may be creating (nothing until its tables exist)."""
+    import sqlite3
+
+    if not path.exists():
+        return []
+    try:
+        with sqlite3.connect(path) as db:
+            return db.execute(sql).fetchall()
+    except sqlite3.OperationalError:
+        return []
+
+
 def install_plugin(site: Path, name: str, source: str) -> dict[str, str]:
     """Install a one-module distribution with a ``bench`` entry point into ``site`` (as pip would lay it
     out: the module plus a dist-info folder) and return an environment that puts ``site`` on the path."""

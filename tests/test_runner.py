@@ -1,7 +1,6 @@
 import json
 import math
 import os
-import random
 import signal
 import sqlite3
 import subprocess
@@ -19,7 +18,7 @@ from bench.build import FixedDesign
 from bench.runner import ResumeMismatch, RunSpec, run
 from bench.store import Store
 from bench.trial import Result, Status, Trial
-from conftest import bench_cli, install_plugin
+from conftest import bench_cli, install_plugin, query_store
 
 
 def stored_trials(path):
@@ -156,59 +155,9 @@ def test_sigkill_then_resume_completes_with_every_trial_once(tmp_path, workers):
     assert rows == stored_trials(clean)  # resumed == uninterrupted, bit for bit
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name, options", [
-    ("sa", []), ("soo", []), ("lhs", ["--workers", "3"]),
-    ("nsga2", ["--objective", "hellaswag_acc", "--objective", "mmlu_acc", "--workers", "2"]),
-])
-def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_path, name, options):
-    """`bench run` on a table problem killed three times at a random moment of the run (drawn from a seeded
-    generator, so a failure reproduces), resumed after each: the trials equal an uninterrupted run's. Table trials
-    take about a millisecond, so the budget is large enough for a run to span several commits."""
-    budget = 1500
-    args = ["run", "lora-hpo/llama-3.2-1b-alpaca", "--optimizer", name, "--budget", str(budget), *options, "--store"]
-    clean, store = tmp_path / "clean.sqlite", tmp_path / "killed.sqlite"
-    assert bench_cli(*args, str(clean)).returncode == 0
-    rng = random.Random(name)
-    cut = []  # trials stored when a kill found the run unfinished
-    while len(cut) < 3 and runs_of(store) != ["complete"]:
-        # Kill once the store holds at least a random number of the trials still to come (trials are committed
-        # every half second of work, so the kill lands at a moment of the run's timing, not at a trial boundary).
-        target = rng.randint(min(trials_in(store) + 1, budget - 1), budget - 1)
-        proc = subprocess.Popen([sys.executable, "-m", "bench", *args, str(store), *(["--resume"] * bool(cut))],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 60
-        while proc.poll() is None and time.time() < deadline and trials_in(store) < target:
-            time.sleep(0.01)
-        proc.kill()
-        proc.wait()
-        if runs_of(store) == ["running"]:
-            cut.append(trials_in(store))
-    assert cut, "no kill landed while the run was unfinished"
-    out = bench_cli(*args, str(store), "--resume")
-    assert out.returncode == 0, out.stderr
-    assert runs_of(store) == ["complete"]
-    assert stored_trials(store) == stored_trials(clean)
-
-
 def runs_of(path) -> list[str]:
     """The status of each run in the store at ``path`` (none before the store exists)."""
-    return [row[0] for row in _query(path, "SELECT status FROM runs ORDER BY id")]
-
-
-def trials_in(path) -> int:
-    return len(_query(path, "SELECT number FROM trials"))
-
-
-def _query(path, sql) -> list[tuple]:
-    """Rows of ``sql`` from a store another process may be creating (nothing until its tables exist)."""
-    if not path.exists():
-        return []
-    try:
-        with sqlite3.connect(path) as db:
-            return db.execute(sql).fetchall()
-    except sqlite3.OperationalError:
-        return []
+    return [row[0] for row in query_store(path, "SELECT status FROM runs ORDER BY id")]
 
 
 def test_resume_refuses_an_optimizer_that_proposes_otherwise_or_stops_early(store):
