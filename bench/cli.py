@@ -265,17 +265,19 @@ def table_verify(names) -> None:
     """Check sha256, row count and schema of the named tables (default: all)."""
     from bench.tables import table_names, verify
 
-    failures = 0
+    failures = []
     for name in names or table_names():
         try:
             manifest = verify(name)
         except Exception as exc:
-            failures += 1
-            click.echo(f"FAIL {name}: {exc}", err=True)
+            failures.append(str(exc))
+            click.echo(f"FAIL {name}: {exc}")
         else:
             click.echo(f"ok   {name}: {manifest['rows']} rows, sha256 {manifest['sha256']}")
+    if len(failures) == 1:
+        raise click.ClickException(failures[0])
     if failures:
-        raise click.ClickException(f"{failures} table(s) failed verification")
+        raise click.ClickException(f"{len(failures)} tables failed verification (FAIL lines above)")
 
 
 @table.command("build")

@@ -51,7 +51,8 @@ def validate(path: str | Path, board: Board, registry, verify: int = 0) -> Board
     except BoardError as exc:
         raise SubmissionError(str(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - anything unreadable is refused with its reason
-        raise SubmissionError(f"{path} is not a readable bench export: {str(exc).splitlines()[0]}") from exc
+        raise SubmissionError(f"{path} is not a readable bench export ({str(exc).splitlines()[0]}); submit the file"
+                              " `bench export` writes") from exc
     missing = [c for c in TRIAL_COLUMNS if c not in trials.columns]
     if missing:
         refuse(f"missing column {missing[0]!r} (a bench export has {', '.join(TRIAL_COLUMNS)})")
