@@ -334,7 +334,7 @@ def _loop(spec, store, run_id, problem, optimizer, stored, progress, executor, b
         for group in groups:
             for st in group:
                 count(st)
-            optimizer.tell([st.trial for st in group], [st.result for st in group])
+            _tell(optimizer, spec.optimizer, group)
             told += len(group)
             if progress:
                 progress(told, min(used, spec.budget))
@@ -343,10 +343,25 @@ def _loop(spec, store, run_id, problem, optimizer, stored, progress, executor, b
                              f" holds trial {unproposed[-1]}; it is not deterministic, start a new run without --resume")
 
 
+class OptimizerError(RuntimeError):
+    """An optimizer broke its contract or raised inside ask/tell: a bug in that optimizer, named."""
+
+
 def _ask(optimizer, name: str, n: int) -> list[Trial]:
     """``optimizer.ask(n)``, refused with the optimizer named when it breaks the contract (an empty
     list ends the run; None or anything else is a bug, not the end)."""
-    proposals = optimizer.ask(n)
+    try:
+        proposals = optimizer.ask(n)
+    except Exception as exc:
+        raise OptimizerError(f"optimizer {name}: ask({n}) raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(proposals, list) or not all(isinstance(t, Trial) for t in proposals):
-        raise TypeError(f"optimizer {name}: ask({n}) returned {type(proposals).__name__}, not a list of Trial")
+        raise OptimizerError(f"optimizer {name}: ask({n}) returned {type(proposals).__name__}, not a list of Trial")
     return proposals
+
+
+def _tell(optimizer, name: str, group: list[StoredTrial]) -> None:
+    try:
+        optimizer.tell([st.trial for st in group], [st.result for st in group])
+    except Exception as exc:
+        raise OptimizerError(f"optimizer {name}: tell() of trial(s) {[st.number for st in group]} raised"
+                             f" {type(exc).__name__}: {exc}") from exc

@@ -15,7 +15,7 @@ from bench.optimizer import Optimizer
 from bench.problem import Objective, Problem
 from bench.registry import Registry
 from bench.build import FixedDesign
-from bench.runner import ResumeMismatch, RunSpec, run
+from bench.runner import OptimizerError, ResumeMismatch, RunSpec, run
 from bench.store import Store
 from bench.trial import Result, Status, Trial
 from conftest import bench_cli, install_plugin, query_store
@@ -320,8 +320,27 @@ def test_an_out_of_space_proposal_is_stored_failed_and_told_and_none_from_ask_na
     assert trials[1].result.objectives == {}
     broken = OutOfBox(registry.problem("synthetic/branin").create().space, ())
     broken.broken = True
-    with pytest.raises(TypeError, match="optimizer out-of-box: ask\\(1\\) returned NoneType, not a list of Trial"):
+    with pytest.raises(OptimizerError, match="optimizer out-of-box: ask\\(1\\) returned NoneType, not a list of Trial"):
         run(RunSpec("synthetic/branin", "out-of-box", 1, 3, "live"), store, registry, optimizer=broken)
+
+
+def test_an_optimizer_that_raises_in_tell_is_named_and_its_evaluated_trials_are_kept(tmp_path):
+    class Forgetful(Optimizer):
+        def ask(self, n=1):
+            return [Trial({"x1": 0.5, "x2": float(len(self.history))})]
+
+        def tell(self, trials, results):
+            if self.history:
+                raise KeyError("Trial(config=...)")
+            super().tell(trials, results)
+
+    registry = Registry()
+    store = Store(tmp_path / "results.sqlite")
+    problem = registry.problem("synthetic/branin").create()
+    with pytest.raises(OptimizerError, match=r"optimizer forgetful: tell\(\) of trial\(s\) \[1\] raised KeyError"):
+        run(RunSpec("synthetic/branin", "forgetful", 0, 5, "live"), store, registry,
+            optimizer=Forgetful(problem.space, problem.objectives))
+    assert [st.number for st in store.trials(1)] == [0, 1]
 
 
 class Misreporting(Problem):
