@@ -383,3 +383,35 @@ def test_verify_replays_an_outside_optimizers_runs_and_refuses_a_forgery_or_an_u
     assert len(runs) == 5 and all(r["provenance"]["replayed_seeds"] == 2 for r in runs)
     assert "walk.parquet (sha256" in (board / "README.md").read_text()
     assert "replay-verified on 2 seed(s) per optimizer" in (board / "README.md").read_text()
+
+
+PUBLISHING = """
+import sys
+from pathlib import Path
+from bench.analysis.publish import run_all
+from bench.runner import RunSpec
+
+run_all([RunSpec("synthetic/hartmann6", "random", seed, 10**6, "live") for seed in range(4)], Path(sys.argv[1]), 2)
+"""
+
+
+@pytest.mark.slow
+def test_a_sigkilled_publish_leaves_no_pool_worker_running(tmp_path):
+    import os
+    import sys
+    import time
+
+    import psutil
+
+    client = subprocess.Popen([sys.executable, "-c", PUBLISHING, str(tmp_path)], env=os.environ)
+    deadline = time.time() + 120
+    while len(list(tmp_path.glob("runs-*.sqlite"))) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    workers = psutil.Process(client.pid).children()
+    assert len(workers) >= 2  # both runs are going, each in a pool worker
+    client.kill()
+    client.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    for worker in alive:
+        worker.kill()
+    assert not alive, "pool workers outlived their SIGKILLed publish by 10 s"
