@@ -86,11 +86,10 @@ class ObjectiveFunction:
         self.space, self.objectives, self.fidelity = self.problem.space, self.problem.objectives, self.problem.fidelity
 
     def __call__(self, config: dict[str, Any], fidelity: float | None = None, seed: int = 0) -> dict[str, float]:
-        from bench.runner import evaluate
         from bench.space import validate
         from bench.trial import Trial
 
-        result = evaluate(self.problem, Trial(validate(self.space, config), fidelity), seed)
+        result = self.problem.evaluate_trial(Trial(validate(self.space, config), fidelity), seed)
         if not result.ok:
             raise EvaluationFailed(f"{result.status.value}: {result.error}")
         return dict(result.objectives)

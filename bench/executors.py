@@ -24,9 +24,7 @@ from typing import Any
 from bench.clock import SimulatedClock
 from bench.hookspecs import ProblemSpec
 from bench.problem import Problem
-from bench.runner import evaluate
-from bench.store import StoredTrial
-from bench.trial import Result, Trial
+from bench.trial import Result, StoredTrial, Trial
 
 EXECUTORS = ("local", "process", "dask")
 UNKNOWN_WORKER = -1  # the worker column of a trial whose every attempt died with its worker
@@ -46,7 +44,7 @@ class Executor(ABC):
     def open(self, problem: Problem, spec: ProblemSpec | None, seed: int, offset: float,
              timeout: float | None = None) -> None:
         """Start a run of ``problem`` (created from ``spec``) with ``seed``; times count on from ``offset``;
-        each trial is evaluated under ``timeout`` seconds (runner.evaluate)."""
+        each trial is evaluated under ``timeout`` seconds (Problem.evaluate_trial)."""
 
     @property
     @abstractmethod
@@ -98,7 +96,7 @@ class LocalExecutor(Executor):
         return self.clock.pending
 
     def submit(self, number, trial):
-        return self._start(number, trial, evaluate(self.problem, trial, self.seed, self.timeout))
+        return self._start(number, trial, self.problem.evaluate_trial(trial, self.seed, self.timeout))
 
     def replay(self, stored):
         self._start(stored.number, stored.trial, stored.result)
@@ -225,7 +223,7 @@ def evaluate_on_worker(spec: ProblemSpec, mode: str, seed: int, gpus: tuple[str,
     if key not in _problems:
         _problems[key] = spec.create(mode)
     start = time.time()
-    result = evaluate(_problems[key], trial, seed, timeout)
+    result = _problems[key].evaluate_trial(trial, seed, timeout)
     return result, who, start, time.time()
 
 

@@ -1,15 +1,26 @@
-"""The Problem contract: a search space, objectives, an optional fidelity, and ``evaluate``."""
+"""The Problem contract: a search space, objectives, an optional fidelity, and ``evaluate``.
+
+Template method, as pymoo's ``Problem`` and CARP-S's objective functions: the subclass computes in
+``evaluate``; the base class's ``evaluate_trial`` checks what goes in (the configuration and fidelity an
+optimizer proposed) and what comes out (cost, objectives), enforces a time limit, and turns any failure into
+a failed Result, so a run stores it and goes on.
+"""
 
 from __future__ import annotations
 
+import math
+import signal
+import threading
+import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
 from ConfigSpace import ConfigurationSpace
 
-from bench.space import Fidelity
-from bench.trial import Result
+from bench.space import Fidelity, InvalidConfiguration, validate
+from bench.trial import Result, Status, Trial
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,64 @@ class Problem(ABC):
     def evaluate(self, config: dict[str, Any], fidelity: float | None, seed: int) -> Result:
         """Evaluate one configuration; raise or return a failed Result on failure."""
 
+    def evaluate_trial(self, trial: Trial, seed: int, timeout: float | None = None) -> Result:
+        """Evaluate one proposed trial, as a run does: an exception (out of memory included) becomes a failed
+        Result, and so does a configuration or fidelity outside the problem's space: never evaluated, stored
+        and told as the optimizer's failure. With ``timeout``, an evaluation still running after that many
+        seconds is stopped, and one whose result costs more (a table row's measured cost, say) is cut there:
+        both are TIMEOUT."""
+        fidelity = trial.fidelity
+        started = time.perf_counter()
+        try:
+            validate(self.space, trial.config)
+            if self.fidelity is not None:
+                fidelity = self.fidelity.check(self.fidelity.max if fidelity is None else fidelity)
+        except InvalidConfiguration as exc:
+            return Result.failure(f"the optimizer proposed an {exc}" if str(exc).startswith("invalid") else
+                                  f"the optimizer proposed a fidelity outside the problem's: {exc}", 0.0,
+                                  fidelity=fidelity)
+        try:
+            with deadline(timeout):
+                result = self.evaluate(trial.config, fidelity, seed)
+        except Exception as exc:  # noqa: BLE001 - failures are data
+            status = Status.TIMEOUT if isinstance(exc, TimeoutError) else Status.FAILED
+            error = (f"TrialTimeout: the trial ran past the {timeout:g} s limit" if isinstance(exc, TrialTimeout)
+                     else f"{type(exc).__name__}: {exc}")
+            return Result.failure(error, time.perf_counter() - started, status, fidelity=fidelity)
+        if result.fidelity is None and fidelity is not None:
+            result = replace(result, fidelity=fidelity)
+        result = self.checked(result)
+        if timeout is not None and result.cost > timeout:
+            return Result.failure(f"TrialTimeout: the trial costs {result.cost:g} s, over the {timeout:g} s limit",
+                                  timeout, Status.TIMEOUT, source=result.source, fidelity=result.fidelity,
+                                  table_sha256=result.table_sha256)
+        return result
+
+    def checked(self, result: Result) -> Result:
+        """A result as the store may hold it: a cost that is not finite seconds >= 0, or objectives other than
+        the declared ones, make it failed; a non-finite objective makes it diverged; a value outside an
+        objective's declared bounds stays but is flagged (``extra["out_of_bounds"]``), since bounds normalise,
+        not forbid."""
+        if not (isinstance(result.cost, (int, float)) and math.isfinite(result.cost) and result.cost >= 0):
+            return replace(result, status=Status.FAILED, cost=0.0, objectives={},
+                           error=f"the problem returned cost {result.cost!r}; a cost is finite seconds >= 0")
+        if not result.ok:
+            return result
+        declared = [o.name for o in self.objectives]
+        if missing := [name for name in declared if name not in result.objectives]:
+            return replace(result, status=Status.FAILED, error=f"result lacks objective(s) {missing}")
+        if unknown := sorted(set(result.objectives) - set(declared)):
+            return replace(result, status=Status.FAILED, objectives={},
+                           error=f"result has undeclared objective(s) {unknown}; the problem declares {declared}")
+        if odd := {k: v for k, v in result.objectives.items() if isinstance(v, bool) or not isinstance(v, (int, float))}:
+            return replace(result, status=Status.FAILED, objectives={},
+                           error=f"objective(s) that are not numbers: {odd}")
+        if bad := {k: v for k, v in result.objectives.items() if not math.isfinite(v)}:
+            return replace(result, status=Status.DIVERGED, error=f"non-finite objective(s) {bad}")
+        outside = {o.name: result.objectives[o.name] for o in self.objectives
+                   if o.bounds and not o.bounds[0] <= result.objectives[o.name] <= o.bounds[1]}
+        return replace(result, extra={**result.extra, "out_of_bounds": outside}) if outside else result
+
     def select_objectives(self, names: tuple[str, ...] | None = None) -> tuple[Objective, ...]:
         """The objectives a run optimizes: ``names``, else the defaults, else all of them."""
         by_name = {o.name: o for o in self.objectives}
@@ -79,3 +148,47 @@ class Problem(ABC):
             "deterministic": self.deterministic,
             **self.provenance(),
         }
+
+
+class TrialTimeout(TimeoutError):
+    """Raised into an evaluation that ran past the run's trial timeout."""
+
+
+@contextmanager
+def deadline(seconds: float | None):
+    """Raise TrialTimeout (a class, no message) into the body once it has run ``seconds``: by SIGALRM in the main thread (which also
+    ends a sleep or a blocking read), else asynchronously into the calling thread (a Dask worker's), where it
+    lands at the next Python bytecode. A long call into C ends before the exception does."""
+    if seconds is None:
+        yield
+        return
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+        def alarm(signum, frame):
+            raise TrialTimeout
+
+        previous = signal.signal(signal.SIGALRM, alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        return
+    import ctypes
+
+    target, lock, done = threading.get_ident(), threading.Lock(), []
+
+    def expire():
+        with lock:
+            if not done:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(TrialTimeout))
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            done.append(True)
+        timer.cancel()

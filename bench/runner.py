@@ -18,26 +18,18 @@ import json
 import math
 import os
 import platform
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING
 
 from bench import __version__
+from bench.executors import Executor, LocalExecutor
 from bench.optimizer import Optimizer, check_supported
 from bench.problem import Problem
 from bench.registry import Registry, UnknownName
-from bench.space import InvalidConfiguration, validate
-from bench.store import Store, StoredTrial
-from bench.trial import Result, Status, Trial
-
-if TYPE_CHECKING:
-    from bench.executors import Executor
-
+from bench.store import Store
+from bench.trial import StoredTrial, Trial
 
 FLUSH_SECONDS = 0.5  # at most this much work (wall time) is ever uncommitted
 
@@ -87,106 +79,6 @@ def refuse_rerun(spec: RunSpec, store: Store) -> None:
                         f" continue it with --resume, or remove it with `bench runs delete {run_id}`")
 
 
-class TrialTimeout(TimeoutError):
-    """Raised into an evaluation that ran past the run's trial timeout."""
-
-
-def evaluate(problem: Problem, trial: Trial, seed: int, timeout: float | None = None) -> Result:
-    """Evaluate one trial; an exception (out of memory included) becomes a failed Result, and so does a
-    configuration or fidelity outside the problem's space: never evaluated, stored and told as the
-    optimizer's failure. With ``timeout``, an evaluation still running after that many seconds is stopped,
-    and one whose result costs more (a table row's measured cost, say) is cut there: both are TIMEOUT."""
-    fidelity = trial.fidelity
-    started = time.perf_counter()
-    try:
-        validate(problem.space, trial.config)
-        if problem.fidelity is not None:
-            fidelity = problem.fidelity.check(problem.fidelity.max if fidelity is None else fidelity)
-    except InvalidConfiguration as exc:
-        return Result.failure(f"the optimizer proposed an {exc}" if str(exc).startswith("invalid") else
-                              f"the optimizer proposed a fidelity outside the problem's: {exc}", 0.0, fidelity=fidelity)
-    try:
-        with deadline(timeout):
-            result = problem.evaluate(trial.config, fidelity, seed)
-    except Exception as exc:  # noqa: BLE001 - failures are data
-        status = Status.TIMEOUT if isinstance(exc, TimeoutError) else Status.FAILED
-        error = (f"TrialTimeout: the trial ran past the {timeout:g} s limit" if isinstance(exc, TrialTimeout)
-                 else f"{type(exc).__name__}: {exc}")
-        return Result.failure(error, time.perf_counter() - started, status, fidelity=fidelity)
-    if result.fidelity is None and fidelity is not None:
-        result = replace(result, fidelity=fidelity)
-    result = checked(problem, result)
-    if timeout is not None and result.cost > timeout:
-        return Result.failure(f"TrialTimeout: the trial costs {result.cost:g} s, over the {timeout:g} s limit",
-                              timeout, Status.TIMEOUT, source=result.source, fidelity=result.fidelity,
-                              table_sha256=result.table_sha256)
-    return result
-
-
-@contextmanager
-def deadline(seconds: float | None):
-    """Raise TrialTimeout (a class, no message) into the body once it has run ``seconds``: by SIGALRM in the main thread (which also
-    ends a sleep or a blocking read), else asynchronously into the calling thread (a Dask worker's), where it
-    lands at the next Python bytecode. A long call into C ends before the exception does."""
-    if seconds is None:
-        yield
-        return
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
-        def alarm(signum, frame):
-            raise TrialTimeout
-
-        previous = signal.signal(signal.SIGALRM, alarm)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-        try:
-            yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-        return
-    import ctypes
-
-    target, lock, done = threading.get_ident(), threading.Lock(), []
-
-    def expire():
-        with lock:
-            if not done:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(TrialTimeout))
-
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        with lock:
-            done.append(True)
-        timer.cancel()
-
-
-def checked(problem: Problem, result: Result) -> Result:
-    """A result as the store may hold it: a cost that is not finite seconds >= 0, or objectives other than the
-    declared ones, make it failed; a non-finite objective makes it diverged; a value outside an objective's
-    declared bounds stays but is flagged (``extra["out_of_bounds"]``), since bounds normalise, not forbid."""
-    if not (isinstance(result.cost, (int, float)) and math.isfinite(result.cost) and result.cost >= 0):
-        return replace(result, status=Status.FAILED, cost=0.0, objectives={},
-                       error=f"the problem returned cost {result.cost!r}; a cost is finite seconds >= 0")
-    if not result.ok:
-        return result
-    declared = [o.name for o in problem.objectives]
-    if missing := [name for name in declared if name not in result.objectives]:
-        return replace(result, status=Status.FAILED, error=f"result lacks objective(s) {missing}")
-    if unknown := sorted(set(result.objectives) - set(declared)):
-        return replace(result, status=Status.FAILED, objectives={},
-                       error=f"result has undeclared objective(s) {unknown}; the problem declares {declared}")
-    if odd := {k: v for k, v in result.objectives.items() if isinstance(v, bool) or not isinstance(v, (int, float))}:
-        return replace(result, status=Status.FAILED, objectives={}, error=f"objective(s) that are not numbers: {odd}")
-    if bad := {k: v for k, v in result.objectives.items() if not math.isfinite(v)}:
-        return replace(result, status=Status.DIVERGED, error=f"non-finite objective(s) {bad}")
-    outside = {o.name: result.objectives[o.name] for o in problem.objectives
-               if o.bounds and not o.bounds[0] <= result.objectives[o.name] <= o.bounds[1]}
-    return replace(result, extra={**result.extra, "out_of_bounds": outside}) if outside else result
-
-
 def hardware() -> dict[str, object]:
     return {
         "machine": platform.machine(),
@@ -216,8 +108,6 @@ def run(
     ``progress(trials_done, budget_used)`` is called after each told trial; ``executor`` runs
     the trials (default: in-process on ``spec.workers`` simulated workers).
     """
-    from bench.executors import LocalExecutor
-
     executor = executor or LocalExecutor(spec.workers)
     if executor.workers != spec.workers:
         raise ValueError(f"the executor has {executor.workers} workers, the run {spec.workers}")

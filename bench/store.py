@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.trial import Result, Status, Trial
+from bench.trial import Result, Status, StoredTrial, Trial
 
 SCHEMA_VERSION = 1
 EXPORT_RUNS_KEY = "bench.runs"  # Parquet metadata key of an export's run cards
@@ -70,16 +69,6 @@ class StoreError(Exception):
 
 def now_utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class StoredTrial:
-    number: int
-    trial: Trial
-    result: Result
-    worker: int
-    start: float
-    end: float
 
 
 class Store:

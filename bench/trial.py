@@ -55,3 +55,16 @@ class Result:
     @classmethod
     def failure(cls, error: str, cost: float, status: Status = Status.FAILED, **kwargs: Any) -> Result:
         return cls(objectives={}, cost=cost, status=status, error=error, **kwargs)
+
+
+@dataclass(frozen=True)
+class StoredTrial:
+    """A trial as a run records it: its number in proposal order, the result, the worker that ran it and
+    its start and end in seconds since the run started."""
+
+    number: int
+    trial: Trial
+    result: Result
+    worker: int
+    start: float
+    end: float

@@ -114,7 +114,6 @@ def test_same_seed_gives_the_same_trials_in_another_process():
         sys.path.insert(0, "tests")
         from conftest import checkout_registry
         from test_conformance import Mixed
-        from bench.runner import evaluate
         problem = Mixed()
         optimizer = checkout_registry().optimizer("bo-gp").create(problem, problem.select_objectives(("loss",)),
                                                                    seed=5, budget=14)
@@ -122,7 +121,7 @@ def test_same_seed_gives_the_same_trials_in_another_process():
         for _ in range(13):
             [trial] = optimizer.ask(1)
             out.append(trial.config)
-            optimizer.tell([trial], [evaluate(problem, trial, 5)])
+            optimizer.tell([trial], [problem.evaluate_trial(trial, 5)])
         print(json.dumps(out))
     """)
     first, second = outputs_under_two_hash_seeds(script)

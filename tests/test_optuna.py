@@ -8,7 +8,7 @@ import pytest
 from optuna.trial import TrialState
 
 from bench.optimizer import Unsupported
-from bench.runner import RunSpec, evaluate, run
+from bench.runner import RunSpec, run
 from bench.space import validate
 from bench.store import Store
 from bench.trial import Result, Status
@@ -68,7 +68,7 @@ def test_the_plugin_proposes_what_an_optuna_study_with_that_sampler_and_seed_doe
     for _ in range(14):
         [trial] = optimizer.ask(1)
         ours.append(trial.config)
-        optimizer.tell([trial], [evaluate(problem, trial, 0)])
+        optimizer.tell([trial], [problem.evaluate_trial(trial, 0)])
     assert ours == proposed
 
 
@@ -78,7 +78,6 @@ def test_same_seed_gives_the_same_trials_in_another_process():
         sys.path.insert(0, "tests")
         from conftest import checkout_registry
         from test_conformance import mixed_for, objectives_for
-        from bench.runner import evaluate
         registry = checkout_registry()
         out = []
         for name in {list(SAMPLERS)}:
@@ -89,7 +88,7 @@ def test_same_seed_gives_the_same_trials_in_another_process():
             for _ in range(3):
                 trials = optimizer.ask(4)
                 out.append([t.config for t in trials])
-                optimizer.tell(trials, [evaluate(problem, t, 5) for t in trials])
+                optimizer.tell(trials, [problem.evaluate_trial(t, 5) for t in trials])
         print(json.dumps(out))
     """)
     first, second = outputs_under_two_hash_seeds(script)

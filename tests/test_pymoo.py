@@ -7,7 +7,6 @@ from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float,
 
 from bench.problem import Objective
 from bench.registry import Registry
-from bench.runner import evaluate
 from bench.space import validate
 from bench.trial import Result
 
@@ -99,7 +98,7 @@ def zdt1_hypervolume(name, seed, budget=200):
     front = []
     for _ in range(budget):
         trials = optimizer.ask(1)
-        outcome = evaluate(problem, trials[0], seed)
+        outcome = problem.evaluate_trial(trials[0], seed)
         optimizer.tell(trials, [outcome])
         front.append([outcome.objectives["f1"], outcome.objectives["f2"]])
     reference = [o.bounds[1] for o in problem.objectives]  # (1.1, 11)

@@ -9,7 +9,6 @@ from ConfigSpace import Categorical, ConfigurationSpace, Integer
 
 from bench.problem import Objective
 from bench.registry import Registry
-from bench.runner import evaluate
 from bench.space import Fidelity, to_unit
 from bench.trial import Result, Status
 from conftest import outputs_under_two_hash_seeds
@@ -59,7 +58,6 @@ def test_same_seed_gives_the_same_trials_in_another_process():
         sys.path.insert(0, "tests")
         from test_conformance import Mixed
         from bench.registry import Registry
-        from bench.runner import evaluate
         problem = Mixed()
         out = []
         for name in ("smac-rf", "smac-hyperband"):
@@ -68,7 +66,7 @@ def test_same_seed_gives_the_same_trials_in_another_process():
             for _ in range(10):
                 [trial] = optimizer.ask(1)
                 out.append([trial.config, trial.fidelity])
-                optimizer.tell([trial], [evaluate(problem, trial, 5)])
+                optimizer.tell([trial], [problem.evaluate_trial(trial, 5)])
         print(json.dumps(out))
     """)
     first, second = outputs_under_two_hash_seeds(script)
@@ -101,7 +99,7 @@ def test_smac_hyperband_incumbent_is_the_best_at_the_highest_fidelity():
                                                             budget=5)
     for _ in range(40):  # the first bracket: 27 trials at 1 epoch, 9 at 3, 3 at 9, 1 at 27
         [trial] = optimizer.ask(1)
-        optimizer.tell([trial], [evaluate(problem, trial, 0)])
+        optimizer.tell([trial], [problem.evaluate_trial(trial, 0)])
     done = [(t, r) for t, r in optimizer.history if r.ok]
     top = max(t.fidelity for t, _ in done)
     [(best, result)] = optimizer.incumbent()
