@@ -24,6 +24,7 @@ def plan(registry: Registry, problems: Sequence[str], optimizers: Sequence[str],
     objectives = tuple(objectives) if objectives else None
     instances = {name: registry.problem(name).create(mode) for name in dict.fromkeys(problems)}
     for name in dict.fromkeys(optimizers):
+        registry.optimizer(name).load()
         capabilities = registry.optimizer(name).capabilities
         for problem in instances.values():
             check_supported(name, capabilities, problem, problem.select_objectives(objectives))

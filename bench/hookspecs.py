@@ -30,6 +30,10 @@ def load_factory(path: str) -> Any:
         raise ImportError(f"cannot load {path!r}: {exc}") from exc
 
 
+class SpecMismatch(ValueError):
+    """A plugin's spec says one thing and the class it names does another."""
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What an optimizer can handle; checked against the problem before a run starts."""
@@ -56,7 +60,7 @@ class ProblemSpec:
     factory: str
     objectives: tuple[str, ...]
     modes: tuple[str, ...] = ("live",)
-    multi_fidelity: bool = False
+    multi_fidelity: bool | tuple[str, ...] = False  # True: in every mode; else the modes that have a fidelity
     kwargs: dict[str, Any] = field(default_factory=dict)
     # How the published board runs it in table mode (None: not on the board): {"budget": evaluations,
     # "objectives": [[names], ...]}, one entry per variant ([] for the default objectives).
@@ -66,6 +70,15 @@ class ProblemSpec:
         unknown = set(self.modes) - set(MODES)
         if not self.modes or unknown:
             raise ValueError(f"problem {self.name}: modes must be a subset of {MODES}, got {self.modes}")
+        if not isinstance(self.multi_fidelity, bool) and not set(self.multi_fidelity) <= set(self.modes):
+            raise ValueError(f"problem {self.name}: multi_fidelity names modes {self.multi_fidelity} it does not have")
+
+    @property
+    def fidelity_modes(self) -> tuple[str, ...]:
+        """The modes in which the problem has a fidelity."""
+        if isinstance(self.multi_fidelity, bool):
+            return self.modes if self.multi_fidelity else ()
+        return tuple(self.multi_fidelity)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -73,7 +86,8 @@ class ProblemSpec:
             "summary": self.summary,
             "objectives": list(self.objectives),
             "modes": list(self.modes),
-            "multi_fidelity": self.multi_fidelity,
+            "multi_fidelity": bool(self.fidelity_modes),
+            "fidelity_modes": list(self.fidelity_modes),
         }
 
     def create(self, mode: str | None = None):
@@ -83,7 +97,16 @@ class ProblemSpec:
             raise ValueError(
                 f"problem {self.name} has no {mode!r} mode; use --mode {' or --mode '.join(self.modes)}"
             )
-        return load_factory(self.factory)(mode=mode, **self.kwargs)
+        problem = load_factory(self.factory)(mode=mode, **self.kwargs)
+        names = tuple(o.name for o in problem.objectives)
+        if names != tuple(self.objectives):
+            raise SpecMismatch(f"problem {self.name}: its spec lists objectives {list(self.objectives)}, the"
+                               f" instance has {list(names)}; make the spec say what {self.factory} returns")
+        if (problem.fidelity is not None) != (mode in self.fidelity_modes):
+            has = "has a fidelity" if problem.fidelity is not None else "has none"
+            raise SpecMismatch(f"problem {self.name}: in {mode} mode the instance {has}, its spec's multi_fidelity"
+                               f" {self.multi_fidelity!r} says otherwise; make the spec say what {self.factory} does")
+        return problem
 
 
 @dataclass(frozen=True)
@@ -99,8 +122,20 @@ class OptimizerSpec:
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "summary": self.summary, "capabilities": self.capabilities.to_dict()}
 
+    def load(self):
+        """The optimizer class (or factory); one that declares capabilities other than its spec's is refused
+        (the spec is what `bench list` shows and the runner checks, so the two must not disagree)."""
+        factory = load_factory(self.factory)
+        declared = getattr(factory, "capabilities", None)
+        if isinstance(declared, Capabilities) and declared not in (Capabilities(), self.capabilities):
+            differ = {k: v for k, v in declared.to_dict().items() if self.capabilities.to_dict()[k] != v}
+            raise SpecMismatch(f"optimizer {self.name}: its class {self.factory} declares {differ}, its spec"
+                               f" otherwise; make the spec's capabilities say what the class can do")
+        return factory
+
     def create(self, problem, objectives, *, seed: int, budget: float | None = None):
-        return load_factory(self.factory)(
+        factory = self.load()
+        optimizer = factory(
             problem.space,
             objectives,
             fidelity=problem.fidelity,
@@ -109,6 +144,8 @@ class OptimizerSpec:
             deterministic=problem.deterministic,
             **self.kwargs,
         )
+        optimizer.capabilities = self.capabilities
+        return optimizer
 
 
 @hookspec

@@ -137,3 +137,48 @@ def test_specs_registered_by_hand_run_and_never_shadow_installed_ones(tmp_path):
     assert registry.optimizer("random").summary != "an impostor"
     with pytest.raises(TypeError, match="not str"):
         registry.register("random")
+
+
+def test_a_plugin_whose_class_or_instance_contradicts_its_spec_is_refused_in_one_line_at_creation(tmp_path):
+    """Issue 13: a class declared multi-objective-only ran on branin, since only the spec was read."""
+    env = install_plugin(tmp_path, "liar", """
+        from bench.hookspecs import Capabilities, OptimizerSpec, ProblemSpec, hookimpl
+        from bench_baselines.samplers import RandomSearch
+        from bench_synthetic.functions import Branin
+
+
+        class MultiOnly(RandomSearch):
+            capabilities = Capabilities(single_objective=False, multi_objective=True)
+
+
+        @hookimpl
+        def bench_optimizers():
+            return [OptimizerSpec("multi-only", "says multi-objective only", "bench_test_liar:MultiOnly")]
+
+
+        @hookimpl
+        def bench_problems():
+            return [ProblemSpec("test/misnamed", "branin, objective misnamed", "bench_test_liar:Branin", ("loss",)),
+                    ProblemSpec("test/fidelity", "branin, said to have a fidelity", "bench_test_liar:Branin",
+                                ("value",), multi_fidelity=True)]
+    """)
+    cases = {("synthetic/branin", "multi-only"): "optimizer multi-only: its class bench_test_liar:MultiOnly declares"
+                                                 " {'single_objective': False, 'multi_objective': True}, its spec"
+                                                 " otherwise",
+             ("test/misnamed", "random"): "problem test/misnamed: its spec lists objectives ['loss'], the instance"
+                                          " has ['value']",
+             ("test/fidelity", "random"): "problem test/fidelity: in live mode the instance has none, its spec's"
+                                          " multi_fidelity True says otherwise"}
+    for (problem, optimizer), fragment in cases.items():
+        store = tmp_path / "never.sqlite"
+        out = bench_cli("run", problem, "-o", optimizer, "--budget", "2", "--store", str(store), env=env)
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode != 0 and len(lines) == 1 and fragment in lines[0], out.stderr
+        assert not store.exists()
+
+
+def test_the_llama_specs_list_their_live_fidelity():
+    data = {p["name"]: p for p in json.loads(bench_cli("list", "problems", "--json").stdout)["problems"]}
+    for size in ("1b", "3b"):
+        assert data[f"lora-hpo/llama-3.2-{size}-alpaca"]["fidelity_modes"] == ["live"]
+    assert data["synthetic/hartmann6"]["fidelity_modes"] == ["live"] and data["synthetic/branin"]["fidelity_modes"] == []

@@ -17,7 +17,7 @@ def _llama(size: str, max_rank: int, rows: int) -> ProblemSpec:
         f"lora-hpo/llama-3.2-{size}-alpaca",
         f"LoRA HPO of Llama-3.2-{size.upper()} on Alpaca (rank 2-{max_rank}), hellaswag/mmlu zero-shot; "
         f"table of {rows} real A100 measurements, or live on GPUs",
-        "bench_lora.problem:LoraHPO", tuple(_LLAMA_OBJECTIVES), modes=("table", "live"),
+        "bench_lora.problem:LoraHPO", tuple(_LLAMA_OBJECTIVES), modes=("table", "live"), multi_fidelity=("live",),
         # the source study ran 50 evaluations per optimizer
         board={"budget": 50, "objectives": [[], ["hellaswag_acc", "mmlu_acc"]]},
         kwargs={
