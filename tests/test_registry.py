@@ -1,4 +1,5 @@
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -103,6 +104,27 @@ def test_example_outside_plugin_is_discovered_by_entry_point(tmp_path):
     assert run.returncode == 0, run.stderr
     [summary] = json.loads(bench_cli("show", "--store", str(store), "--json", env=env).stdout)
     assert summary["trials"] == 20 and summary["best"]["value"] < 25
+
+
+@pytest.mark.slow
+def test_the_example_plugin_passes_bench_testing_from_its_own_tests_in_a_fresh_venv(tmp_path):
+    """What an outside author does: a new venv with bench (core only) and the plugin installed, and the plugin's
+    own tests, which run bench.testing's conformance suite on its optimizer."""
+    import shutil
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    plugin = tmp_path / "plugin"
+    shutil.copytree(REPO / "examples" / "bench-example-plugin", plugin,
+                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    pip = subprocess.run([python, "-m", "pip", "install", "--quiet", str(REPO), str(plugin), "pytest"],
+                         capture_output=True, text=True, timeout=900)
+    assert pip.returncode == 0, pip.stderr
+    tests = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=plugin,
+                           capture_output=True, text=True, timeout=900, env={"PATH": "/usr/bin:/bin"})
+    assert tests.returncode == 0, tests.stdout[-3000:]
+    assert re.search(r"5 passed, 2 skipped", tests.stdout), tests.stdout[-500:]
 
 
 def test_importing_the_cli_and_listing_loads_no_heavy_library():
