@@ -75,6 +75,9 @@ def existing_store(path: str | Path):
 def results(store: str | Path = DEFAULT_STORE, problem: str | None = None):
     """Every stored trial as a pandas DataFrame, one row per trial: the run's problem, optimizer, seed,
     mode and id, status, cost, times, ``config.*`` and ``objective.*`` columns (what `bench export` writes)."""
+    from bench.hookspecs import require
+
+    require(("pandas",), "bench-llm[leaderboard]", "bench.results")
     return existing_store(store).trial_table(problem)[0].to_pandas()
 
 

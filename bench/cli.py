@@ -103,9 +103,16 @@ def list_command(what: str | None, as_json: bool) -> None:
         if section in data:
             click.echo(f"{section}:")
             for item in data[section]:
-                click.echo(f"  {item['name']:<34} {item['summary']}")
+                click.echo(f"  {item['name']:<34} {item['summary']}{_unavailable(item)}")
     for broken in data["broken"]:
         click.echo(f"broken plugin {broken['name']} ({broken['distribution']}): {broken['error']}", err=True)
+
+
+def _unavailable(item: dict) -> str:
+    """What `bench list` adds to a plugin whose libraries are not installed."""
+    if item.get("available") is False:
+        return f"  [unavailable: {item['install']}]"
+    return "".join(f"  [{mode} mode unavailable: {install}]" for mode, install in item.get("unavailable_modes", {}).items())
 
 
 @main.command()
@@ -299,6 +306,7 @@ def table_build(problem, design, out, seeds, repeats, workers, executor, schedul
                 store, resume, append) -> None:
     """Measure the table of PROBLEM live: a design of configurations through the runner, resumable, rows as text."""
     from bench.build import build, table_name
+    from bench.hookspecs import require
     from bench.registry import Registry
 
     try:
@@ -306,6 +314,7 @@ def table_build(problem, design, out, seeds, repeats, workers, executor, schedul
     except click.BadParameter as exc:
         raise click.ClickException(exc.format_message()) from exc
     try:
+        require(("sklearn",), "bench-llm[tables]", "bench table build (fitting the table's surrogates)")
         running = _make_executor(executor, workers, scheduler, cluster_file, gpus, retries)
     except Exception as exc:
         raise _fail(exc) from exc
@@ -331,6 +340,12 @@ def table_build(problem, design, out, seeds, repeats, workers, executor, schedul
 @main.group()
 def leaderboard() -> None:
     """Build the leaderboard, publish the official board, accept outside submissions."""
+    from bench.hookspecs import require
+
+    try:
+        require(("pandas", "matplotlib", "autorank", "pymoo"), "bench-llm[leaderboard]", "bench leaderboard")
+    except ImportError as exc:
+        raise _fail(exc) from exc
 
 
 @leaderboard.command("build")

@@ -30,6 +30,23 @@ def load_factory(path: str) -> Any:
         raise ImportError(f"cannot load {path!r}: {exc}") from exc
 
 
+class MissingExtra(ImportError):
+    """A plugin needs a library that is not installed; the message names the pip command that installs it."""
+
+
+def missing(modules: tuple[str, ...]) -> list[str]:
+    """The top-level modules of ``modules`` that cannot be imported here (found without importing them)."""
+    import importlib.util
+
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
+def require(modules: tuple[str, ...], install: str, what: str) -> None:
+    """Raise MissingExtra naming ``what`` needs and ``pip install`` ``install`` unless ``modules`` are installed."""
+    if absent := missing(modules):
+        raise MissingExtra(f"{what} needs {', '.join(absent)}, not installed here: pip install '{install}'")
+
+
 class SpecMismatch(ValueError):
     """A plugin's spec says one thing and the class it names does another."""
 
@@ -65,6 +82,8 @@ class ProblemSpec:
     # How the published board runs it in table mode (None: not on the board): {"budget": evaluations,
     # "objectives": [[names], ...]}, one entry per variant ([] for the default objectives).
     board: dict[str, Any] | None = None
+    requires: dict[str, tuple[str, ...]] = field(default_factory=dict)  # mode -> modules it needs beyond the core
+    install: str = "bench-llm[all]"  # what `pip install` provides them
 
     def __post_init__(self) -> None:
         unknown = set(self.modes) - set(MODES)
@@ -88,6 +107,8 @@ class ProblemSpec:
             "modes": list(self.modes),
             "multi_fidelity": bool(self.fidelity_modes),
             "fidelity_modes": list(self.fidelity_modes),
+            "unavailable_modes": {mode: f"pip install '{self.install}'" for mode in self.modes
+                                  if missing(self.requires.get(mode, ()))},
         }
 
     def create(self, mode: str | None = None):
@@ -97,6 +118,7 @@ class ProblemSpec:
             raise ValueError(
                 f"problem {self.name} has no {mode!r} mode; use --mode {' or --mode '.join(self.modes)}"
             )
+        require(self.requires.get(mode, ()), self.install, f"problem {self.name} in {mode} mode")
         problem = load_factory(self.factory)(mode=mode, **self.kwargs)
         names = tuple(o.name for o in problem.objectives)
         if names != tuple(self.objectives):
@@ -118,13 +140,18 @@ class OptimizerSpec:
     factory: str
     capabilities: Capabilities = Capabilities()
     kwargs: dict[str, Any] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()  # modules it needs beyond the core
+    install: str = "bench-llm[optimizers]"  # what `pip install` provides them
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "summary": self.summary, "capabilities": self.capabilities.to_dict()}
+        absent = missing(self.requires)
+        return {"name": self.name, "summary": self.summary, "capabilities": self.capabilities.to_dict(),
+                "available": not absent, **({"install": f"pip install '{self.install}'"} if absent else {})}
 
     def load(self):
         """The optimizer class (or factory); one that declares capabilities other than its spec's is refused
         (the spec is what `bench list` shows and the runner checks, so the two must not disagree)."""
+        require(self.requires, self.install, f"optimizer {self.name}")
         factory = load_factory(self.factory)
         declared = getattr(factory, "capabilities", None)
         if isinstance(declared, Capabilities) and declared not in (Capabilities(), self.capabilities):

@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -112,19 +113,43 @@ def test_the_example_plugin_passes_bench_testing_from_its_own_tests_in_a_fresh_v
     own tests, which run bench.testing's conformance suite on its optimizer."""
     import shutil
 
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the venv's own packages only
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env)
     python = str(venv / "bin" / "python")
     plugin = tmp_path / "plugin"
     shutil.copytree(REPO / "examples" / "bench-example-plugin", plugin,
                     ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     pip = subprocess.run([python, "-m", "pip", "install", "--quiet", str(REPO), str(plugin), "pytest"],
-                         capture_output=True, text=True, timeout=900)
+                         capture_output=True, text=True, timeout=900, env=env)
     assert pip.returncode == 0, pip.stderr
     tests = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=plugin,
-                           capture_output=True, text=True, timeout=900, env={"PATH": "/usr/bin:/bin"})
+                           capture_output=True, text=True, timeout=900, env=env)
     assert tests.returncode == 0, tests.stdout[-3000:]
     assert re.search(r"5 passed, 2 skipped", tests.stdout), tests.stdout[-500:]
+
+    # bench alone (no extras): what needs an extra says which, and `bench list` marks it unavailable
+    bench = str(venv / "bin" / "bench")
+    listing = subprocess.run([bench, "list"], capture_output=True, text=True, cwd=tmp_path, env=env).stdout
+    assert re.search(r"smac-rf .*\[unavailable: pip install 'bench-llm\[optimizers\]'\]", listing)
+    assert re.search(r"lora-hpo/llama-3.2-1b-alpaca .*\[live mode unavailable: pip install 'bench-llm\[live\]'\]",
+                     listing)
+    assert not re.search(r"  random .*unavailable", listing)
+    for args, message in [
+        (["run", "synthetic/branin", "-o", "smac-rf"], "optimizer smac-rf needs smac, not installed here: pip install"
+                                                      " 'bench-llm[optimizers]'"),
+        (["run", "lora-hpo/llama-3.2-1b-alpaca", "--mode", "live", "-o", "random"],
+         "problem lora-hpo/llama-3.2-1b-alpaca in live mode needs torch, transformers, peft, lm_eval, not installed"
+         " here: pip install 'bench-llm[live]'"),
+        (["leaderboard", "build", "--out", "board"], "bench leaderboard needs pandas, matplotlib, autorank, pymoo, not"
+                                                    " installed here: pip install 'bench-llm[leaderboard]'"),
+    ]:
+        out = subprocess.run([bench, *args], capture_output=True, text=True, cwd=tmp_path, env=env)
+        assert out.returncode != 0 and out.stderr.strip().splitlines() == [f"Error: {message}"], out.stderr
+    assert not (tmp_path / "bench-results.sqlite").exists()
+    ran = subprocess.run([bench, "run", "lora-hpo/llama-3.2-1b-alpaca", "-o", "random", "--budget", "3"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert ran.returncode == 0, ran.stderr  # a table needs no extra
 
 
 def test_importing_the_cli_and_listing_loads_no_heavy_library():

@@ -8,5 +8,5 @@ def bench_optimizers():
     return [
         OptimizerSpec("bo-gp", "BO as the LoRA HPO source ran it: 10 Latin hypercube points, then a GP (BoTorch "
                       "SingleTaskGP, unit-cube inputs, standardized outputs) and log expected improvement "
-                      "(noisy LogEI on noisy problems)", "bench_botorch.gp:GPBO", Capabilities()),
+                      "(noisy LogEI on noisy problems)", "bench_botorch.gp:GPBO", Capabilities(), requires=("botorch", "torch")),
     ]

@@ -12,15 +12,15 @@ _FACTORY = "bench_optuna.adapter:OptunaOptimizer"
 def bench_optimizers():
     return [
         OptimizerSpec("optuna-tpe", "Optuna TPESampler: tree-structured Parzen estimator after 10 random trials",
-                      _FACTORY, Capabilities(multi_objective=True), {"sampler": "tpe"}),
+                      _FACTORY, Capabilities(multi_objective=True), {"sampler": "tpe"}, ("optuna",)),
         OptimizerSpec("optuna-gp", "Optuna GPSampler: GP and log expected improvement after 10 random trials",
-                      _FACTORY, Capabilities(conditional=False), {"sampler": "gp"}),
+                      _FACTORY, Capabilities(conditional=False), {"sampler": "gp"}, ("optuna", "torch")),
         OptimizerSpec("optuna-cmaes", "Optuna CmaEsSampler: CMA-ES on the numeric hyperparameters", _FACTORY,
-                      Capabilities(conditional=False, categorical=False), {"sampler": "cmaes"}),
+                      Capabilities(conditional=False, categorical=False), {"sampler": "cmaes"}, ("optuna", "cmaes")),
         OptimizerSpec("optuna-nsga2", "Optuna NSGAIISampler: NSGA-II, population 50 (multi-objective)", _FACTORY,
                       Capabilities(single_objective=False, multi_objective=True, conditional=False),
-                      {"sampler": "nsga2"}),
+                      {"sampler": "nsga2"}, ("optuna",)),
         OptimizerSpec("optuna-nsga3", "Optuna NSGAIIISampler: NSGA-III, population 50 (multi-objective)", _FACTORY,
                       Capabilities(single_objective=False, multi_objective=True, conditional=False),
-                      {"sampler": "nsga3"}),
+                      {"sampler": "nsga3"}, ("optuna",)),
     ]

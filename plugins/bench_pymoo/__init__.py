@@ -11,12 +11,12 @@ _CAPS = Capabilities(single_objective=False, multi_objective=True, asynchronous=
 def bench_optimizers():
     return [
         OptimizerSpec("nsga2", "pymoo NSGA-II: non-dominated sorting and crowding distance", _FACTORY, _CAPS,
-                      {"algorithm": "nsga2"}),
+                      {"algorithm": "nsga2"}, ("pymoo",)),
         OptimizerSpec("nsga3", "pymoo NSGA-III: reference directions instead of crowding", _FACTORY, _CAPS,
-                      {"algorithm": "nsga3"}),
+                      {"algorithm": "nsga3"}, ("pymoo",)),
         OptimizerSpec("moead", "pymoo MOEA/D: decomposition into scalar subproblems (one offspring at a time)",
                       _FACTORY, Capabilities(single_objective=False, multi_objective=True, asynchronous=False,
-                                             batch=False), {"algorithm": "moead"}),
+                                             batch=False), {"algorithm": "moead"}, ("pymoo",)),
         OptimizerSpec("smsemoa", "pymoo SMS-EMOA: hypervolume-based selection", _FACTORY, _CAPS,
-                      {"algorithm": "smsemoa"}),
+                      {"algorithm": "smsemoa"}, ("pymoo",)),
     ]

@@ -12,9 +12,9 @@ _FACTORY = "bench_smac.adapter:SMACOptimizer"
 def bench_optimizers():
     return [
         OptimizerSpec("smac-gp", "SMAC's BO with a Gaussian process and expected improvement after 10 Latin "
-                      "hypercube points (BlackBoxFacade)", _FACTORY, Capabilities(), {"facade": "smac-gp"}),
+                      "hypercube points (BlackBoxFacade)", _FACTORY, Capabilities(), {"facade": "smac-gp"}, ("smac",)),
         OptimizerSpec("smac-rf", "SMAC with a random forest (HyperparameterOptimizationFacade)", _FACTORY,
-                      Capabilities(), {"facade": "smac-rf"}),
+                      Capabilities(), {"facade": "smac-rf"}, ("smac",)),
         OptimizerSpec("smac-hyperband", "SMAC multi-fidelity: random forest + Hyperband (eta=3) on the fidelity",
-                      _FACTORY, Capabilities(multi_fidelity=True), {"facade": "smac-hyperband"}),
+                      _FACTORY, Capabilities(multi_fidelity=True), {"facade": "smac-hyperband"}, ("smac",)),
     ]

@@ -3,6 +3,8 @@ LoRA and lm-eval scores it. Table mode answers from real GPU measurements; live 
 
 from bench.hookspecs import ProblemSpec, hookimpl
 
+_LIVE = {"live": ("torch", "transformers", "peft", "lm_eval")}  # a table needs nothing beyond the core
+
 _LLAMA_OBJECTIVES = {
     "hellaswag_acc": {"task": "hellaswag", "metric": "acc"},
     "hellaswag_acc_norm": {"task": "hellaswag", "metric": "acc_norm"},
@@ -19,7 +21,8 @@ def _llama(size: str, max_rank: int, rows: int) -> ProblemSpec:
         f"table of {rows} real A100 measurements, or live on GPUs",
         "bench_lora.problem:LoraHPO", tuple(_LLAMA_OBJECTIVES), modes=("table", "live"), multi_fidelity=("live",),
         # the source study ran 50 evaluations per optimizer
-        board={"budget": 50, "objectives": [[], ["hellaswag_acc", "mmlu_acc"]]},
+        board={"budget": 50, "objectives": [[], ["hellaswag_acc", "mmlu_acc"]]}, requires=_LIVE,
+        install="bench-llm[live]",
         kwargs={
             "objectives": _LLAMA_OBJECTIVES, "default_objective": "hellaswag_acc", "max_rank": max_rank,
             "table": f"lora-hpo-llama-3.2-{size}-alpaca",
@@ -49,5 +52,6 @@ def bench_problems():
         ProblemSpec("lora-hpo/smollm2-135m-wordnet",
                     "LoRA HPO of SmolLM2-135M-Instruct on WordNet definitions, scored on a 4-choice WordNet task; "
                     "runs live on a CPU in minutes", "bench_lora.problem:LoraHPO", ("wordnet_acc", "wordnet_acc_norm"),
-                    modes=("live",), multi_fidelity=True, kwargs=_WORDNET),
+                    modes=("live",), multi_fidelity=True, kwargs=_WORDNET, requires=_LIVE,
+                    install="bench-llm[live]"),
     ]

@@ -4,6 +4,7 @@ masked-LM pre-training, extractive QA; and ``nsga2-nas``, the source's search ov
 from bench.hookspecs import Capabilities, OptimizerSpec, ProblemSpec, hookimpl
 
 OBJECTIVES = ("qa_score", "params", "latency_ms")
+_LIVE = {"live": ("torch", "transformers", "datasets")}
 
 # The source's setting for GPU users: SQuAD v1.1 (train split 80/20 into train/test), max length
 # 384 with stride 128; its epochs (4 + 8 pre-training, 3 fine-tuning) as steps at batch 32.
@@ -26,11 +27,12 @@ def bench_problems():
         ProblemSpec("distilbert-nas/distilbert-squad",
                     "NAS over DistilBERT's encoder blocks for SQuAD v1.1 QA (the source's setting); live on GPUs",
                     "bench_nas.problem:NasProblem", OBJECTIVES, modes=("live",), multi_fidelity=True,
-                    kwargs={"setup": _DISTILBERT}),
+                    kwargs={"setup": _DISTILBERT}, requires=_LIVE, install="bench-llm[live]"),
         ProblemSpec("distilbert-nas/minilm-wordnet-qa",
                     "NAS over all-MiniLM-L6-v2's encoder blocks, MLM and extractive QA on WordNet glosses; "
                     "runs live on a CPU, minutes a candidate", "bench_nas.problem:NasProblem", OBJECTIVES,
-                    modes=("live",), multi_fidelity=True, kwargs={"setup": _MINILM}),
+                    modes=("live",), multi_fidelity=True, kwargs={"setup": _MINILM}, requires=_LIVE,
+                    install="bench-llm[live]"),
     ]
 
 
