@@ -15,6 +15,7 @@ from dataclasses import asdict
 import click
 
 from bench import __version__
+from bench.executors import EXECUTORS
 from bench.hookspecs import MODES
 
 DEFAULT_STORE = "bench-results.sqlite"
@@ -29,7 +30,7 @@ def _executor_options(command):
     for option in reversed([
         click.option("--workers", default=1, show_default=True,
                      help="Parallel workers: simulated with --executor local, real processes otherwise."),
-        click.option("--executor", type=click.Choice(["local", "process", "dask"]), default="local",
+        click.option("--executor", type=click.Choice(EXECUTORS), default="local",
                      show_default=True, help="local: in-process on a simulated clock; process: a local process"
                      " pool; dask: a Dask cluster."),
         click.option("--scheduler", default=None, help="Dask: address of a running scheduler, e.g. tcp://host:8786."),
@@ -75,7 +76,19 @@ def _fail(exc: BaseException) -> click.ClickException:
     return click.ClickException(text[0] if text else type(exc).__name__)
 
 
-@click.group()
+class _OneLineErrors(click.Group):
+    """Every command's error becomes one `Error:` line naming the fix, never a traceback (Ctrl-C still stops)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            raise _fail(exc) from exc
+
+
+@click.group(cls=_OneLineErrors)
 @click.version_option(__version__, prog_name="bench")
 def main() -> None:
     """Benchmark HPO and NAS optimizers on LLM problems, live or from tables of real measurements."""
@@ -140,28 +153,22 @@ def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler,
 
     seed_list = parse_seeds(seeds)
     registry = Registry()
+    instances, specs = plan(registry, problems, optimizers, seed_list, budget, mode=mode, workers=workers,
+                            max_cost=max_cost, objectives=objectives, trial_timeout=trial_timeout)
+    running = _make_executor(executor, workers, scheduler, cluster_file, gpus, retries)  # options checked first
     try:
-        instances, specs = plan(registry, problems, optimizers, seed_list, budget, mode=mode, workers=workers,
-                                max_cost=max_cost, objectives=objectives, trial_timeout=trial_timeout)
-        running = _make_executor(executor, workers, scheduler, cluster_file, gpus, retries)  # options checked first
-        try:
-            results = open_store(store, specs, resume)
-        except Exception:
-            running.close()
-            raise
-    except Exception as exc:
-        raise _fail(exc) from exc
+        results = open_store(store, specs, resume)
+    except Exception:
+        running.close()
+        raise
     run_ids = []
     with _progress() as progress, running:
         for spec in specs:
             task = progress.add_task(f"{spec.problem} {spec.optimizer} seed {spec.seed}", total=spec.budget)
-            try:
-                run_ids.append(runner.run(
-                    spec, results, registry, problem=instances[spec.problem], resume=resume, executor=running,
-                    progress=lambda told, used, task=task: progress.update(task, completed=used),
-                ))
-            except Exception as exc:
-                raise _fail(exc) from exc
+            run_ids.append(runner.run(
+                spec, results, registry, problem=instances[spec.problem], resume=resume, executor=running,
+                progress=lambda told, used, task=task: progress.update(task, completed=used),
+            ))
     _print_summaries([s for s in _summaries(results) if s["run"] in run_ids])
 
 
@@ -172,10 +179,7 @@ def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler,
 def show(store, problem, as_json) -> None:
     """Per run: inputs, trial and failure counts, value sources and best objective values."""
 
-    try:
-        summaries = _summaries(_existing_store(store), problem)
-    except Exception as exc:
-        raise _fail(exc) from exc
+    summaries = _summaries(_existing_store(store), problem)
     if as_json:
         click.echo(json.dumps(summaries, indent=2))
     else:
@@ -189,10 +193,7 @@ def show(store, problem, as_json) -> None:
 def export(out, store, problem) -> None:
     """Write every trial of the store to a Parquet file OUT."""
 
-    try:
-        rows = _existing_store(store).export_parquet(out, problem)
-    except Exception as exc:
-        raise _fail(exc) from exc
+    rows = _existing_store(store).export_parquet(out, problem)
     click.echo(f"wrote {rows} trials to {out}")
 
 
@@ -212,10 +213,7 @@ def runs() -> None:
 @_store_option
 def runs_delete(run_ids, store) -> None:
     """Remove runs (ids from `bench show`) and their trials from the store, so they can be run again."""
-    try:
-        _existing_store(store).delete_runs(list(dict.fromkeys(run_ids)))
-    except Exception as exc:
-        raise _fail(exc) from exc
+    _existing_store(store).delete_runs(list(dict.fromkeys(run_ids)))
     click.echo(f"deleted run(s) {', '.join(map(str, dict.fromkeys(run_ids)))} from {store}")
 
 
@@ -257,10 +255,7 @@ def table_info(name) -> None:
     """The whole manifest of table NAME (provenance, schema, noise, surrogate quality)."""
     from bench.tables import read_manifest
 
-    try:
-        manifest = read_manifest(name)
-    except Exception as exc:
-        raise _fail(exc) from exc
+    manifest = read_manifest(name)
     manifest["space"] = {hp["name"]: {k: v for k, v in hp.items() if k in ("type", "lower", "upper", "log", "choices")}
                          for hp in manifest["space"]["hyperparameters"]}
     click.echo(json.dumps(manifest, indent=2))
@@ -313,11 +308,8 @@ def table_build(problem, design, out, seeds, repeats, workers, executor, schedul
         seed_list = parse_seeds(seeds)
     except click.BadParameter as exc:
         raise click.ClickException(exc.format_message()) from exc
-    try:
-        require(("sklearn",), "bench-llm[tables]", "bench table build (fitting the table's surrogates)")
-        running = _make_executor(executor, workers, scheduler, cluster_file, gpus, retries)
-    except Exception as exc:
-        raise _fail(exc) from exc
+    require(("sklearn",), "bench-llm[tables]", "bench table build (fitting the table's surrogates)")
+    running = _make_executor(executor, workers, scheduler, cluster_file, gpus, retries)
     with _progress() as progress, running:
         tasks = {}
 
@@ -327,11 +319,8 @@ def table_build(problem, design, out, seeds, repeats, workers, executor, schedul
                                                     total=spec.budget)
             progress.update(tasks[spec.key], completed=used)
 
-        try:
-            manifest = build(Registry(), problem, design, seed_list, out, repeats=repeats, workers=workers,
-                             executor=running, store=store, resume=resume, append=append, progress=told)
-        except Exception as exc:
-            raise _fail(exc) from exc
+        manifest = build(Registry(), problem, design, seed_list, out, repeats=repeats, workers=workers,
+                         executor=running, store=store, resume=resume, append=append, progress=told)
     name = table_name(problem)
     click.echo(f"table {name}: {manifest['rows']} rows in {out}/{name}.json (measured rows: {out}/{name}.trials.jsonl;"
                f" use it with BENCH_TABLES={out})")
@@ -342,10 +331,7 @@ def leaderboard() -> None:
     """Build the leaderboard, publish the official board, accept outside submissions."""
     from bench.hookspecs import require
 
-    try:
-        require(("pandas", "matplotlib", "autorank", "pymoo"), "bench-llm[leaderboard]", "bench leaderboard")
-    except ImportError as exc:
-        raise _fail(exc) from exc
+    require(("pandas", "matplotlib", "autorank", "pymoo"), "bench-llm[leaderboard]", "bench leaderboard")
 
 
 @leaderboard.command("build")
@@ -358,16 +344,13 @@ def leaderboard_build(stores, out) -> None:
     from bench.analysis.data import Board
     from bench.analysis.render import write_board
 
-    try:
-        if stores:
-            board, unfinished = Board.from_stores(stores)
-            if unfinished:
-                click.echo(f"left out {unfinished} unfinished run(s); finish them with bench run --resume", err=True)
-        else:
-            board = Board.read(out)
-        write_board(board, out)
-    except Exception as exc:
-        raise _fail(exc) from exc
+    if stores:
+        board, unfinished = Board.from_stores(stores)
+        if unfinished:
+            click.echo(f"left out {unfinished} unfinished run(s); finish them with bench run --resume", err=True)
+    else:
+        board = Board.read(out)
+    write_board(board, out)
     click.echo(f"built {out}: {len(board.runs)} runs, {len(board.trials)} trials")
 
 
@@ -392,12 +375,9 @@ def leaderboard_publish(out, jobs, stores) -> None:
     specs = run_matrix(Registry())
     with tempfile.TemporaryDirectory() as tmp, _progress() as progress:
         task = progress.add_task("published board runs", total=len(specs))
-        try:
-            files = run_all(specs, Path(stores or tmp), jobs, lambda done, spec: progress.update(task, completed=done))
-            board, _ = Board.from_stores(files, PUBLISHED)
-            write_board(board, out)
-        except Exception as exc:
-            raise _fail(exc) from exc
+        files = run_all(specs, Path(stores or tmp), jobs, lambda done, spec: progress.update(task, completed=done))
+        board, _ = Board.from_stores(files, PUBLISHED)
+        write_board(board, out)
     click.echo(f"published {out}: {len(specs)} runs in {time.perf_counter() - started:.0f} s")
 
 
@@ -413,10 +393,7 @@ def leaderboard_submit(file, board, verify) -> None:
     from bench.analysis.submit import submit
     from bench.registry import Registry
 
-    try:
-        merged = submit(file, board, Registry(), verify)
-    except Exception as exc:
-        raise _fail(exc) from exc
+    merged = submit(file, board, Registry(), verify)
     click.echo(f"merged {file} into {board}: {len(merged.runs)} runs")
 
 

@@ -19,12 +19,14 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.clock import SimulatedClock
-from bench.hookspecs import ProblemSpec
-from bench.problem import Problem
 from bench.trial import Result, StoredTrial, Trial
+
+if TYPE_CHECKING:  # light at import: the CLI reads EXECUTORS without loading ConfigSpace
+    from bench.hookspecs import ProblemSpec
+    from bench.problem import Problem
 
 EXECUTORS = ("local", "process", "dask")
 UNKNOWN_WORKER = -1  # the worker column of a trial whose every attempt died with its worker

@@ -42,9 +42,6 @@ class Objective:
         """Multiply by this to turn the objective into one to minimise."""
         return 1 if self.direction == "min" else -1
 
-    def best(self, values):
-        return min(values) if self.direction == "min" else max(values)
-
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "direction": self.direction, "bounds": self.bounds, "optimum": self.optimum}
 

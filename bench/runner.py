@@ -123,7 +123,7 @@ def run(
     capabilities = optimizer.capabilities if optimizer else optimizer_spec.capabilities
     check_supported(spec.optimizer, capabilities, problem, objectives)
     optimizer = optimizer or optimizer_spec.create(problem, objectives, seed=spec.seed, budget=spec.budget)
-    batch = 0 if capabilities.asynchronous else spec.workers if capabilities.batch else 1
+    batch = ASYNCHRONOUS if capabilities.asynchronous else spec.workers if capabilities.batch else 1
 
     if not resume:
         refuse_rerun(spec, store)
@@ -141,8 +141,8 @@ def run(
             "problem_info": problem.describe(),
             "optimized_objectives": [o.name for o in objectives],
             "optimizer_capabilities": capabilities.to_dict(),
-            "executor": {**executor.describe(), "mode": f"batch-synchronous ({batch} per batch)" if batch
-                         else "asynchronous"},
+            "executor": {**executor.describe(), "mode": "asynchronous" if batch is ASYNCHRONOUS
+                         else f"batch-synchronous ({batch} per batch)"},
             "hardware": hardware(),
             "command": sys.argv,
         }
@@ -153,84 +153,96 @@ def run(
     executor.open(problem, problem_spec, spec.seed, max((st.end for st in stored.values()), default=0.0),
                   spec.trial_timeout)
     try:
-        _loop(spec, store, run_id, problem, optimizer, stored, progress, executor, batch)
+        _Loop(spec, store, run_id, problem, optimizer, stored, executor, batch).run(progress)
     finally:
         store.flush()  # an exception or Ctrl-C keeps every evaluated trial
     store.finish_run(run_id)
     return run_id
 
 
-def _loop(spec, store, run_id, problem, optimizer, stored, progress, executor, batch) -> None:
-    """Asynchronous (``batch`` 0): a free worker asks for one trial at once. Batch-synchronous: ask
-    ``batch`` trials, wait for all, tell them together in proposal order. A result is counted (and
-    stored) as soon as it is known, and told when its worker finishes (simulated or real)."""
-    flushed = time.perf_counter()
-    fraction = problem.fidelity.fraction if problem.fidelity else (lambda _: 1.0)
-    used = cost = 0.0
-    number = told = 0
-    counted: set[int] = set()
-    planned: dict[int, float] = {}  # budget share of trials still running remotely, until their result is known
+ASYNCHRONOUS = None  # a _Loop's batch size when a free worker asks for one trial at once
 
-    def count(st: StoredTrial) -> None:
-        nonlocal used, cost, flushed
-        if st.number in counted:
+
+class _Loop:
+    """One run's ask-evaluate-store-tell loop. Asynchronous (``batch`` ASYNCHRONOUS): a free worker asks for one
+    trial at once. Batch-synchronous: ask ``batch`` trials, wait for all, tell them together in proposal order.
+    A result is counted against the budget (and stored) as soon as it is known, and told when its worker
+    finishes (simulated or real). On resume, ``stored`` trials are replayed instead of evaluated."""
+
+    def __init__(self, spec: RunSpec, store: Store, run_id: int, problem: Problem, optimizer: Optimizer,
+                 stored: dict[int, StoredTrial], executor: Executor, batch: int | None) -> None:
+        self.spec, self.store, self.run_id, self.optimizer = spec, store, run_id, optimizer
+        self.stored, self.executor, self.batch = stored, executor, batch
+        self.fraction = problem.fidelity.fraction if problem.fidelity else (lambda _: 1.0)
+        self.used = self.cost = 0.0  # budget (full-fidelity equivalents) and cost (seconds) so far
+        self.number = self.told = 0  # trials proposed and told
+        self.counted: set[int] = set()
+        self.planned: dict[int, float] = {}  # budget share of trials still running remotely, until their result is known
+        self.flushed = time.perf_counter()
+
+    def budget_left(self) -> bool:
+        return self.used < self.spec.budget and (self.spec.max_cost is None or self.cost < self.spec.max_cost)
+
+    def count(self, st: StoredTrial) -> None:
+        if st.number in self.counted:
             return
-        counted.add(st.number)
-        used += fraction(st.result.fidelity) - planned.pop(st.number, 0.0)
-        cost += st.result.cost
-        if st.number not in stored:
-            store.add_trial(run_id, st)
-            if time.perf_counter() - flushed > FLUSH_SECONDS:
-                store.flush()
-                flushed = time.perf_counter()
+        self.counted.add(st.number)
+        self.used += self.fraction(st.result.fidelity) - self.planned.pop(st.number, 0.0)
+        self.cost += st.result.cost
+        if st.number not in self.stored:
+            self.store.add_trial(self.run_id, st)
+            if time.perf_counter() - self.flushed > FLUSH_SECONDS:
+                self.store.flush()
+                self.flushed = time.perf_counter()
 
-    def launch(trial: Trial) -> None:
-        nonlocal number, used
-        if number in stored:
-            previous = stored[number]
+    def launch(self, trial: Trial) -> None:
+        number = self.number
+        if number in self.stored:
+            previous = self.stored[number]
             if previous.trial.config != trial.config or previous.trial.fidelity != trial.fidelity:
                 raise ResumeMismatch(
-                    f"cannot resume run {run_id}: trial {number} was {previous.trial.config}, the optimizer now"
+                    f"cannot resume run {self.run_id}: trial {number} was {previous.trial.config}, the optimizer now"
                     f" proposes {trial.config}; it is not deterministic, start a new run without --resume"
                 )
             # The optimizer is told about its own Trial object: it may key its state on it.
-            previous = stored[number] = replace(previous, trial=trial)
-            executor.replay(previous)
-            count(previous)
-        elif (done := executor.submit(number, trial)) is not None:
-            count(done)
+            previous = self.stored[number] = replace(previous, trial=trial)
+            self.executor.replay(previous)
+            self.count(previous)
+        elif (done := self.executor.submit(number, trial)) is not None:
+            self.count(done)
         else:
-            planned[number] = fraction(trial.fidelity)
-            used += planned[number]
-        number += 1
+            self.planned[number] = self.fraction(trial.fidelity)
+            self.used += self.planned[number]
+        self.number += 1
 
-    def budget_left() -> bool:
-        return used < spec.budget and (spec.max_cost is None or cost < spec.max_cost)
-
-    while True:
-        if not batch:
-            while executor.free and budget_left() and (proposals := _ask(optimizer, spec.optimizer, 1)):
-                launch(proposals[0])
-        elif not executor.pending and budget_left():
-            for trial in _ask(optimizer, spec.optimizer, batch):
-                if budget_left():
-                    launch(trial)
-        if not executor.pending:
-            break
-        finished = executor.wait()
-        while batch and executor.pending:
-            finished += executor.wait()
-        groups = [sorted(finished, key=lambda st: st.number)] if batch else [[st] for st in finished]
-        for group in groups:
-            for st in group:
-                count(st)
-            _tell(optimizer, spec.optimizer, group)
-            told += len(group)
-            if progress:
-                progress(told, min(used, spec.budget))
-    if unproposed := sorted(n for n in stored if n >= number):
-        raise ResumeMismatch(f"cannot resume run {run_id}: the optimizer stopped after {number} trials, the store"
-                             f" holds trial {unproposed[-1]}; it is not deterministic, start a new run without --resume")
+    def run(self, progress: Callable[[int, float], None] | None) -> None:
+        executor, name = self.executor, self.spec.optimizer
+        while True:
+            if self.batch is ASYNCHRONOUS:
+                while executor.free and self.budget_left() and (proposals := _ask(self.optimizer, name, 1)):
+                    self.launch(proposals[0])
+            elif not executor.pending and self.budget_left():
+                for trial in _ask(self.optimizer, name, self.batch):
+                    if self.budget_left():
+                        self.launch(trial)
+            if not executor.pending:
+                break
+            finished = executor.wait()
+            while self.batch is not ASYNCHRONOUS and executor.pending:
+                finished += executor.wait()
+            groups = ([[st] for st in finished] if self.batch is ASYNCHRONOUS
+                      else [sorted(finished, key=lambda st: st.number)])
+            for group in groups:
+                for st in group:
+                    self.count(st)
+                _tell(self.optimizer, name, group)
+                self.told += len(group)
+                if progress:
+                    progress(self.told, min(self.used, self.spec.budget))
+        if unproposed := sorted(n for n in self.stored if n >= self.number):
+            raise ResumeMismatch(f"cannot resume run {self.run_id}: the optimizer stopped after {self.number} trials,"
+                                 f" the store holds trial {unproposed[-1]}; it is not deterministic, start a new run"
+                                 " without --resume")
 
 
 class OptimizerError(RuntimeError):

@@ -90,7 +90,8 @@ class QuarterFidelity(Optimizer):
 
 def test_fidelity_budget_counts_full_fidelity_equivalents(store):
     registry = Registry()
-    registry.optimizers["quarter"] = OptimizerSpec("quarter", "", "test_runner:QuarterFidelity")
+    registry.optimizers["quarter"] = OptimizerSpec("quarter", "", "test_runner:QuarterFidelity",
+                                                   Capabilities(multi_fidelity=True))
     results = Store(store)
     run_id = run(RunSpec("synthetic/hartmann6", "quarter", seed=0, budget=3, mode="live"), results, registry)
     trials = results.trials(run_id)
