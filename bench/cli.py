@@ -398,9 +398,9 @@ def leaderboard_submit(file, board, verify) -> None:
 
 
 def _summaries(store, problem=None):
-    from bench.store import summarize
+    from bench.analysis.runs import summarize_runs
 
-    return summarize(store, problem)
+    return summarize_runs(store, problem)
 
 
 def _print_summaries(summaries) -> None:
@@ -413,9 +413,10 @@ def _print_summaries(summaries) -> None:
     for s in summaries:
         best = ", ".join(f"{k}={v:.6g}" if v is not None else f"{k}=-" for k, v in s["best"].items())
         sources = ", ".join(f"{k} {v}" for k, v in sorted(s["sources"].items()))
-        rows.append([s["run"], s["problem"], s["optimizer"], s["seed"], s["mode"], s["trials"], s["failed"],
-                     sources, best, "" if s["status"] == "complete" else s["status"]])
-    headers = ["run", "problem", "optimizer", "seed", "mode", "trials", "failed", "sources", "best", ""]
+        rows.append([s["run"], s["problem"], s["optimizer"], s["seed"], s["mode"], s["status"], s["trials"],
+                     s["failed"], sources, "+".join(s["optimized"]), best])
+    headers = ["run", "problem", "optimizer", "seed", "mode", "status", "trials", "failed", "sources", "optimized",
+               "best per objective"]
     click.echo(tabulate(rows, headers=headers))
     for s in summaries:
         if s.get("pareto_front"):

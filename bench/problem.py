@@ -45,6 +45,13 @@ class Objective:
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "direction": self.direction, "bounds": self.bounds, "optimum": self.optimum}
 
+    @classmethod
+    def from_dict(cls, described: dict[str, Any]) -> Objective:
+        """The objective a run card recorded with ``describe``."""
+        bounds = described.get("bounds")
+        return cls(described["name"], described["direction"], tuple(bounds) if bounds else None,
+                   described.get("optimum"))
+
 
 class Problem(ABC):
     """A black box from configuration (and fidelity, seed) to a Result.

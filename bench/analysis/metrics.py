@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.problem import Objective
+
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 2000
 TIME_POINTS = 101
@@ -25,7 +27,7 @@ ALPHA = 0.05
 @dataclass
 class Task:
     problem: str
-    objectives: list[dict[str, Any]]  # optimized objectives' describe() dicts, in order
+    objectives: list[Objective]  # the optimized objectives, in order
     budget: float
     runs: list[dict[str, Any]]
     losses: dict[int, np.ndarray] = field(default_factory=dict)  # run_id -> anytime loss by trial (NaN: none yet)
@@ -35,16 +37,21 @@ class Task:
     reference: np.ndarray | None = None  # hypervolume reference point (losses), several objectives only
 
     @property
+    def signs(self) -> np.ndarray:
+        """Multiply the objectives' values by these to turn them into losses."""
+        return np.array([float(o.sign) for o in self.objectives])
+
+    @property
     def multi(self) -> bool:
         return len(self.objectives) > 1
 
     @property
     def label(self) -> str:
-        return f"{self.problem} · {' + '.join(o['name'] for o in self.objectives)}"
+        return f"{self.problem} · {' + '.join(o.name for o in self.objectives)}"
 
     @property
     def slug(self) -> str:
-        return f"{self.problem.replace('/', '-')}-{'+'.join(o['name'] for o in self.objectives)}"
+        return f"{self.problem.replace('/', '-')}-{'+'.join(o.name for o in self.objectives)}"
 
     def optimizers(self) -> list[str]:
         return sorted({run["optimizer"] for run in self.runs})
@@ -55,9 +62,9 @@ def build_tasks(board) -> list[Task]:
 
     tasks = []
     for (problem, names, budget), runs in board.tasks().items():
-        described = {o["name"]: o for o in runs[0]["card"]["problem_info"]["objectives"]}
+        described = {o["name"]: Objective.from_dict(o) for o in runs[0]["card"]["problem_info"]["objectives"]}
         task = Task(problem, [described[n] for n in names], budget, runs)
-        signs = np.array([1.0 if o["direction"] == "min" else -1.0 for o in task.objectives])
+        signs = task.signs
         trials = board.trials[board.trials["run_id"].isin([r["run_id"] for r in runs])]
         by_run = dict(iter(trials.groupby("run_id")))
         values = {}
@@ -82,8 +89,8 @@ def _reference_point(task: Task) -> np.ndarray | None:
     seen = np.vstack([p for p in task.points.values() if len(p)] or [np.zeros((0, len(task.objectives)))])
     reference = []
     for j, o in enumerate(task.objectives):
-        if o.get("bounds"):
-            reference.append(o["bounds"][1] if o["direction"] == "min" else -o["bounds"][0])
+        if o.bounds:
+            reference.append(o.bounds[1] if o.direction == "min" else -o.bounds[0])
         else:
             worst, best = seen[:, j].max(), seen[:, j].min()
             reference.append(worst + 0.1 * (worst - best or 1.0))
@@ -99,12 +106,12 @@ def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
 
 
 def pareto_front(points: np.ndarray) -> np.ndarray:
-    """The non-dominated loss vectors, sorted by the first objective."""
-    from pymoo.util.nds.non_dominated_sorting import find_non_dominated
+    """The non-dominated loss vectors (each once), sorted by the first objective."""
+    from bench.optimizer import non_dominated
 
     if not len(points):
         return points
-    front = np.unique(points[find_non_dominated(points)], axis=0)
+    front = np.unique(points[non_dominated(points)], axis=0)
     return front[np.argsort(front[:, 0], kind="stable")]
 
 
@@ -144,9 +151,9 @@ def normalizer(task: Task) -> Normalizer:
     else:
         seen = np.concatenate([p[:, 0] for p in task.points.values()])
         best, worst = float(np.min(seen)), float(np.max(seen))
-        optimum = task.objectives[0].get("optimum")
+        optimum = task.objectives[0].optimum
         if optimum is not None:
-            best = min(best, optimum * (1 if task.objectives[0]["direction"] == "min" else -1))
+            best = min(best, optimum * task.objectives[0].sign)
     median = float(np.nanmedian(np.where(np.isnan(random), worst, random)))
     if median > best:
         return Normalizer(best, median, median - best, worst, "1 = random search's median final value")
@@ -249,10 +256,10 @@ def summarize(task: Task) -> dict[str, Any]:
         series.append({"optimizer": name, "axis": "seconds", "x": grid, "regret": mean, "low": low, "high": high,
                        "rank": np.full(len(grid), np.nan)})
     rows.sort(key=lambda row: (row.get("rank", np.inf), row["regret"], row["optimizer"]))
-    summary = {"problem": task.problem, "objectives": task.objectives, "budget": task.budget, "seeds": common,
+    summary = {"problem": task.problem, "objectives": [o.describe() for o in task.objectives], "budget": task.budget, "seeds": common,
                "normalization": {"best": norm.best, "random_median": norm.random, "scale": norm.scale,
                                  "note": norm.note},
-               "value_name": "hypervolume" if task.multi else task.objectives[0]["name"],
+               "value_name": "hypervolume" if task.multi else task.objectives[0].name,
                "rows": rows, "series": series}
     if task.multi:
         summary["reference_point"] = [float(v) for v in task.reference]
@@ -269,7 +276,7 @@ def _final_value(task: Task, run: dict[str, Any]) -> float:
     loss = task.losses[run["run_id"]]
     if not len(loss) or np.isnan(loss[-1]):
         return float("nan") if not task.multi else 0.0
-    return float(-loss[-1]) if task.multi else float(loss[-1] * (1 if task.objectives[0]["direction"] == "min" else -1))
+    return float(-loss[-1]) if task.multi else float(loss[-1] * task.objectives[0].sign)
 
 
 def _trial_counts(task: Task, runs: list[dict[str, Any]]) -> dict[str, float]:

@@ -201,7 +201,7 @@ def _multi_objective_figures(task, summary, folder, style, order) -> list[tuple[
     from bench.analysis.metrics import pareto_front
 
     plt = _pyplot()
-    signs = np.array([1.0 if o["direction"] == "min" else -1.0 for o in task.objectives])
+    signs = task.signs
     fig, ax = plt.subplots(figsize=(7, 4))
     for name in order:
         runs = [r for r in task.runs if r["optimizer"] == name]
@@ -227,8 +227,8 @@ def _multi_objective_figures(task, summary, folder, style, order) -> list[tuple[
         front = pareto_front(task.points[median["run_id"]]) * signs
         ax.plot(front[:, 0], front[:, 1], marker="o", markersize=3, drawstyle="steps-post",
                 label=f"{name} (seed {median['seed']})", **style[name])
-    ax.set_xlabel(task.objectives[0]["name"])
-    ax.set_ylabel(task.objectives[1]["name"])
+    ax.set_xlabel(task.objectives[0].name)
+    ax.set_ylabel(task.objectives[1].name)
     ax.legend(fontsize=7)
     ax.set_title(f"{task.label}: attained fronts (run with the median hypervolume)", fontsize=8)
     out.append(("Attained Pareto fronts", _save(fig, folder / f"{task.slug}-fronts.svg")))
@@ -270,14 +270,15 @@ def _overview(summaries) -> tuple[list[str], list[list[str]]]:
 
 
 def _task_intro(summary: dict[str, Any]) -> str:
-    objectives = ", ".join(f"{o['name']} ({'maximize' if o['direction'] == 'max' else 'minimize'})"
-                           for o in summary["objectives"])
+    from bench.problem import Objective
+
+    described = [Objective.from_dict(o) for o in summary["objectives"]]
+    objectives = ", ".join(f"{o.name} ({'maximize' if o.direction == 'max' else 'minimize'})" for o in described)
     norm = summary["normalization"]
     text = (f"Objectives: {objectives}; budget {summary['budget']:g} evaluations; seeds "
             f"{_seeds(summary['seeds'])} paired for ranks. Regret scale: {norm['note']}.")
     if "reference_point" in summary:
-        point = ", ".join(f"{o['name']} {v * (1 if o['direction'] == 'min' else -1):g}"
-                          for o, v in zip(summary["objectives"], summary["reference_point"]))
+        point = ", ".join(f"{o.name} {v * o.sign:g}" for o, v in zip(described, summary["reference_point"]))
         text += f" Hypervolume reference point: {point}."
     if "test" in summary:
         test = summary["test"]
