@@ -3,7 +3,8 @@
 Hooks return specs, not instances. A spec names a lazy factory ("module:attr"), so
 listing plugins imports only this light module and the plugins' own ``__init__``:
 no numpy, ConfigSpace, torch or optimizer library is loaded until a run creates
-the problem or optimizer. Plugins import only from here.
+the problem or optimizer. A plugin's ``__init__`` imports from here; its implementation modules
+from ``bench.plugin``, the whole public plugin API.
 """
 
 from __future__ import annotations

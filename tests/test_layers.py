@@ -117,3 +117,16 @@ def test_no_import_cycle_among_the_core_modules():
 
 def test_executors_import_only_the_contract_trial_clock_and_spec_modules():
     assert core_graph()["bench.executors"] <= {"bench.problem", "bench.trial", "bench.clock", "bench.hookspecs"}
+
+
+def test_the_example_plugin_uses_only_the_public_plugin_api():
+    import bench.plugin
+
+    used = set()
+    for path in (REPO / "examples" / "bench-example-plugin" / "bench_example").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "bench":
+                used.add(node.module)
+                if node.module == "bench.plugin":
+                    assert {alias.name for alias in node.names} <= set(bench.plugin.__all__)
+    assert used == {"bench.hookspecs", "bench.plugin"}

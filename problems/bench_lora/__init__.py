@@ -1,4 +1,4 @@
-"""LoRA fine-tuning HPO (METHODS.md section 1): a configuration fine-tunes a causal LM with
+"""LoRA fine-tuning HPO (docs/methods.md section 1): a configuration fine-tunes a causal LM with
 LoRA and lm-eval scores it. Table mode answers from real GPU measurements; live mode trains."""
 
 from bench.hookspecs import ProblemSpec, hookimpl

@@ -1,4 +1,4 @@
-"""The LoRA HPO search space of the source (METHODS.md section 1), as used by its tables."""
+"""The LoRA HPO search space of the source (docs/methods.md section 1), as used by its tables."""
 
 from ConfigSpace import ConfigurationSpace, Float, Integer
 

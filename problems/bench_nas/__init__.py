@@ -1,4 +1,4 @@
-"""DistilBERT NAS (METHODS.md section 2): mutated encoders with inherited weights, two-phase
+"""DistilBERT NAS (docs/methods.md section 2): mutated encoders with inherited weights, two-phase
 masked-LM pre-training, extractive QA; and ``nsga2-nas``, the source's search over them."""
 
 from bench.hookspecs import Capabilities, OptimizerSpec, ProblemSpec, hookimpl

@@ -1,4 +1,4 @@
-"""The NAS genotype (METHODS.md section 2) and its encoding in the suite's search space.
+"""The NAS genotype (docs/methods.md section 2) and its encoding in the suite's search space.
 
 A genotype is a list of encoder blocks. Each block has its multi-head self-attention (number of
 heads) and one or more feed-forward modules (activation, depth >= 2 linear layers, intermediate

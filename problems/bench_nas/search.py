@@ -1,4 +1,4 @@
-"""``nsga2-nas``: the source's search (METHODS.md section 2), mutation only.
+"""``nsga2-nas``: the source's search (docs/methods.md section 2), mutation only.
 
 The initial population is ``mu`` strong mutations of the parent (the space's default
 configuration). Each next generation: ``lambda`` offspring, each a mutation of a parent chosen

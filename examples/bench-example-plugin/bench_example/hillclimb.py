@@ -2,9 +2,7 @@
 
 import numpy as np
 
-from bench.optimizer import Optimizer
-from bench.space import from_unit, to_unit
-from bench.trial import Trial
+from bench.plugin import Optimizer, Trial, from_unit, to_unit
 
 
 class HillClimb(Optimizer):

@@ -1,7 +1,6 @@
 from ConfigSpace import ConfigurationSpace, Float
 
-from bench.problem import Objective, Problem
-from bench.trial import Result
+from bench.plugin import Objective, Problem, Result
 
 
 class Sphere(Problem):
