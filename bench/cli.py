@@ -76,8 +76,43 @@ def _fail(exc: BaseException) -> click.ClickException:
     return click.ClickException(text[0] if text else type(exc).__name__)
 
 
+_VERBOSITY = {"quiet": False, "verbose": False}
+
+
+def _set_verbosity(ctx, param, value):
+    if value:
+        _VERBOSITY[param.name] = True
+        if param.name == "verbose":
+            import logging
+
+            logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+class _Command(click.Command):
+    """Every command takes -q (errors and requested output only: no progress, no notes) and -v (log what
+    happens, and show an error's traceback above its one line)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params += [
+            click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, is_eager=True, callback=_set_verbosity,
+                         help="Print only errors and what was asked for (no progress, no notes)."),
+            click.Option(["-v", "--verbose"], is_flag=True, expose_value=False, is_eager=True, callback=_set_verbosity,
+                         help="Log what happens, and show an error's traceback above its one line."),
+        ]
+
+
+def _note(message: str, err: bool = False) -> None:
+    """A line for people (what was written, what was left out); -q silences it."""
+    if not _VERBOSITY["quiet"]:
+        click.echo(message, err=err)
+
+
 class _OneLineErrors(click.Group):
     """Every command's error becomes one `Error:` line naming the fix, never a traceback (Ctrl-C still stops)."""
+
+    command_class = _Command
+    group_class = type  # subgroups are of this class too, so their commands take -q and -v
 
     def invoke(self, ctx):
         try:
@@ -85,6 +120,10 @@ class _OneLineErrors(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:
+            if _VERBOSITY["verbose"]:
+                import traceback
+
+                traceback.print_exc()
             raise _fail(exc) from exc
 
 
@@ -144,8 +183,9 @@ def _unavailable(item: dict) -> str:
               help="Objective to optimize; repeat for several. Default: the problem's default objectives.")
 @_store_option
 @click.option("--resume", is_flag=True, help="Continue unfinished runs with the same inputs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs' summaries as JSON (as `bench show --json`).")
 def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler, cluster_file, gpus, retries,
-        max_cost, trial_timeout, objectives, store, resume) -> None:
+        max_cost, trial_timeout, objectives, store, resume, as_json) -> None:
     """Run every PROBLEM x --optimizer x seed and store the trials."""
     from bench import runner
     from bench.api import open_store, plan
@@ -169,7 +209,11 @@ def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler,
                 spec, results, registry, problem=instances[spec.problem], resume=resume, executor=running,
                 progress=lambda told, used, task=task: progress.update(task, completed=used),
             ))
-    _print_summaries([s for s in _summaries(results) if s["run"] in run_ids])
+    summaries = [s for s in _summaries(results) if s["run"] in run_ids]
+    if as_json:
+        click.echo(json.dumps(summaries, indent=2))
+    elif not _VERBOSITY["quiet"]:
+        _print_summaries(summaries)
 
 
 @main.command()
@@ -194,7 +238,7 @@ def export(out, store, problem) -> None:
     """Write every trial of the store to a Parquet file OUT."""
 
     rows = _existing_store(store).export_parquet(out, problem)
-    click.echo(f"wrote {rows} trials to {out}")
+    _note(f"wrote {rows} trials to {out}")
 
 
 def _existing_store(path):
@@ -214,7 +258,7 @@ def runs() -> None:
 def runs_delete(run_ids, store) -> None:
     """Remove runs (ids from `bench show`) and their trials from the store, so they can be run again."""
     _existing_store(store).delete_runs(list(dict.fromkeys(run_ids)))
-    click.echo(f"deleted run(s) {', '.join(map(str, dict.fromkeys(run_ids)))} from {store}")
+    _note(f"deleted run(s) {', '.join(map(str, dict.fromkeys(run_ids)))} from {store}")
 
 
 @main.group()
@@ -251,31 +295,54 @@ def table_list(as_json) -> None:
 
 @table.command("info")
 @click.argument("name")
-def table_info(name) -> None:
-    """The whole manifest of table NAME (provenance, schema, noise, surrogate quality)."""
+@click.option("--json", "as_json", is_flag=True, help="The whole manifest as JSON.")
+def table_info(name, as_json) -> None:
+    """Table NAME: its problem, rows, space, noise, surrogates and provenance (--json: the whole manifest)."""
     from bench.tables import read_manifest
 
     manifest = read_manifest(name)
     manifest["space"] = {hp["name"]: {k: v for k, v in hp.items() if k in ("type", "lower", "upper", "log", "choices")}
                          for hp in manifest["space"]["hyperparameters"]}
-    click.echo(json.dumps(manifest, indent=2))
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+        return
+    source = manifest.get("provenance", {}).get("source", {})
+    click.echo(f"{name}: {manifest['rows']} rows of {manifest.get('problem')}, data sha256 {manifest['sha256']}")
+    for hp, bounds in manifest["space"].items():
+        click.echo(f"  {hp}: " + ", ".join(f"{k} {v}" for k, v in bounds.items()))
+    if manifest.get("fidelity"):
+        click.echo(f"fidelity: {json.dumps(manifest['fidelity'])}")
+    if manifest.get("noise"):
+        click.echo(f"noise: {json.dumps(manifest['noise'])}")
+    for family, entry in manifest.get("surrogates", {}).items():
+        quality = ", ".join(f"{o} Spearman {q['spearman']}, MAE {q['mae']}" for o, q in entry["quality"].items())
+        click.echo(f"surrogate {family} ({entry['file']}): held-out {quality}")
+    if source:
+        click.echo(f"source: {json.dumps(source)}")
 
 
 @table.command("verify")
 @click.argument("names", nargs=-1)
-def table_verify(names) -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per table: name, ok, rows, sha256, error.")
+def table_verify(names, as_json) -> None:
     """Check sha256, row count and schema of the named tables (default: all)."""
     from bench.tables import table_names, verify
 
-    failures = []
+    failures, report = [], []
     for name in names or table_names():
         try:
             manifest = verify(name)
         except Exception as exc:
             failures.append(str(exc))
-            click.echo(f"FAIL {name}: {exc}")
+            report.append({"name": name, "ok": False, "error": str(exc)})
+            if not as_json:
+                click.echo(f"FAIL {name}: {exc}")
         else:
-            click.echo(f"ok   {name}: {manifest['rows']} rows, sha256 {manifest['sha256']}")
+            report.append({"name": name, "ok": True, "rows": manifest["rows"], "sha256": manifest["sha256"]})
+            if not as_json:
+                click.echo(f"ok   {name}: {manifest['rows']} rows, sha256 {manifest['sha256']}")
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
     if len(failures) == 1:
         raise click.ClickException(failures[0])
     if failures:
@@ -322,7 +389,7 @@ def table_build(problem, design, out, seeds, repeats, workers, executor, schedul
         manifest = build(Registry(), problem, design, seed_list, out, repeats=repeats, workers=workers,
                          executor=running, store=store, resume=resume, append=append, progress=told)
     name = table_name(problem)
-    click.echo(f"table {name}: {manifest['rows']} rows in {out}/{name}.json (measured rows: {out}/{name}.trials.jsonl;"
+    _note(f"table {name}: {manifest['rows']} rows in {out}/{name}.json (measured rows: {out}/{name}.trials.jsonl;"
                f" use it with BENCH_TABLES={out})")
 
 
@@ -339,7 +406,8 @@ def leaderboard() -> None:
               help="SQLite results store to take runs from; repeat for several. Default: re-render OUT from its own data.")
 @click.option("--out", default="leaderboard", show_default=True, type=click.Path(file_okay=False),
               help="Board folder: README.md, index.html, figures/, data/.")
-def leaderboard_build(stores, out) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print what was built as JSON.")
+def leaderboard_build(stores, out, as_json) -> None:
     """Aggregate runs into a board: tables, figures, README.md, index.html, data and run cards."""
     from bench.analysis.data import Board
     from bench.analysis.render import write_board
@@ -347,11 +415,12 @@ def leaderboard_build(stores, out) -> None:
     if stores:
         board, unfinished = Board.from_stores(stores)
         if unfinished:
-            click.echo(f"left out {unfinished} unfinished run(s); finish them with bench run --resume", err=True)
+            _note(f"left out {unfinished} unfinished run(s); finish them with bench run --resume", err=True)
     else:
         board = Board.read(out)
     write_board(board, out)
-    click.echo(f"built {out}: {len(board.runs)} runs, {len(board.trials)} trials")
+    _report(as_json, f"built {out}: {len(board.runs)} runs, {len(board.trials)} trials",
+            {"board": str(out), "runs": len(board.runs), "trials": len(board.trials)})
 
 
 @leaderboard.command("publish")
@@ -359,7 +428,8 @@ def leaderboard_build(stores, out) -> None:
 @click.option("--jobs", default=2, show_default=True, help="Runs in parallel processes.")
 @click.option("--stores", default=None, type=click.Path(file_okay=False),
               help="Keep the runs' SQLite stores in this folder (default: a temporary one).")
-def leaderboard_publish(out, jobs, stores) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print what was published as JSON.")
+def leaderboard_publish(out, jobs, stores, as_json) -> None:
     """Run the published board from scratch (every built-in optimizer that supports each table problem,
     seeds 0-9, the source study's budget) and build it into OUT."""
     import tempfile
@@ -378,7 +448,9 @@ def leaderboard_publish(out, jobs, stores) -> None:
         files = run_all(specs, Path(stores or tmp), jobs, lambda done, spec: progress.update(task, completed=done))
         board, _ = Board.from_stores(files, PUBLISHED)
         write_board(board, out)
-    click.echo(f"published {out}: {len(specs)} runs in {time.perf_counter() - started:.0f} s")
+    seconds = time.perf_counter() - started
+    _report(as_json, f"published {out}: {len(specs)} runs in {seconds:.0f} s",
+            {"board": str(out), "runs": len(specs), "wall_seconds": round(seconds, 1)})
 
 
 @leaderboard.command("submit")
@@ -388,13 +460,23 @@ def leaderboard_publish(out, jobs, stores) -> None:
 @click.option("--verify", default=0, show_default=True, type=click.IntRange(0, 10),
               help="Rerun this many seeds of each submitted optimizer here (its distribution and version installed)"
                    " and require identical trials; the board marks the submission replay-verified.")
-def leaderboard_submit(file, board, verify) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print what was merged as JSON.")
+def leaderboard_submit(file, board, verify, as_json) -> None:
     """Check a `bench export` FILE from someone else's runs and merge it, with its provenance, into the board."""
     from bench.analysis.submit import submit
     from bench.registry import Registry
 
     merged = submit(file, board, Registry(), verify)
-    click.echo(f"merged {file} into {board}: {len(merged.runs)} runs")
+    _report(as_json, f"merged {file} into {board}: {len(merged.runs)} runs",
+            {"board": str(board), "merged": str(file), "runs": len(merged.runs), "replayed_seeds": verify})
+
+
+def _report(as_json: bool, text: str, data: dict) -> None:
+    """A command's outcome: ``data`` as JSON with --json, else ``text`` (silenced by -q)."""
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        _note(text)
 
 
 def _summaries(store, problem=None):
@@ -441,7 +523,7 @@ class _QuietProgress:
 
 
 def _progress():
-    if not sys.stderr.isatty():
+    if _VERBOSITY["quiet"] or not sys.stderr.isatty():
         return _QuietProgress()
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
