@@ -7,16 +7,13 @@ need them.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
-from dataclasses import asdict
 
 import click
 
 from bench import __version__
-from bench.executors import EXECUTORS
-from bench.hookspecs import MODES
+from bench.hookspecs import EXECUTORS, MODES
 
 DEFAULT_STORE = "bench-results.sqlite"
 _store_option = click.option(
@@ -102,6 +99,12 @@ class _Command(click.Command):
         ]
 
 
+def _echo_json(data) -> None:
+    import json  # only for --json
+
+    click.echo(json.dumps(data, indent=2))
+
+
 def _note(message: str, err: bool = False) -> None:
     """A line for people (what was written, what was left out); -q silences it."""
     if not _VERBOSITY["quiet"]:
@@ -144,12 +147,12 @@ def list_command(what: str | None, as_json: bool) -> None:
     data = {
         "problems": [spec.describe() for spec in registry.problems.values()],
         "optimizers": [spec.describe() for spec in registry.optimizers.values()],
-        "broken": [asdict(b) for b in registry.broken],
+        "broken": [b._asdict() for b in registry.broken],
     }
     if what:
         data = {what: data[what], "broken": data["broken"]}
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        _echo_json(data)
         return
     for section in ("problems", "optimizers"):
         if section in data:
@@ -211,7 +214,7 @@ def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler,
             ))
     summaries = [s for s in _summaries(results) if s["run"] in run_ids]
     if as_json:
-        click.echo(json.dumps(summaries, indent=2))
+        _echo_json(summaries)
     elif not _VERBOSITY["quiet"]:
         _print_summaries(summaries)
 
@@ -225,7 +228,7 @@ def show(store, problem, as_json) -> None:
 
     summaries = _summaries(_existing_store(store), problem)
     if as_json:
-        click.echo(json.dumps(summaries, indent=2))
+        _echo_json(summaries)
     else:
         _print_summaries(summaries)
 
@@ -285,7 +288,7 @@ def table_list(as_json) -> None:
                           "license"), "surrogate_spearman": {family: {o: q["spearman"] for o, q in entry["quality"].items()}
                                                              for family, entry in surrogates.items()}})
     if as_json:
-        click.echo(json.dumps(items, indent=2))
+        _echo_json(items)
         return
     for item in items:
         spearman = "; ".join(f"{family} " + ", ".join(f"{o} {v:.2f}" for o, v in values.items() if v is not None)
@@ -304,8 +307,10 @@ def table_info(name, as_json) -> None:
     manifest["space"] = {hp["name"]: {k: v for k, v in hp.items() if k in ("type", "lower", "upper", "log", "choices")}
                          for hp in manifest["space"]["hyperparameters"]}
     if as_json:
-        click.echo(json.dumps(manifest, indent=2))
+        _echo_json(manifest)
         return
+    import json
+
     source = manifest.get("provenance", {}).get("source", {})
     click.echo(f"{name}: {manifest['rows']} rows of {manifest.get('problem')}, data sha256 {manifest['sha256']}")
     for hp, bounds in manifest["space"].items():
@@ -342,7 +347,7 @@ def table_verify(names, as_json) -> None:
             if not as_json:
                 click.echo(f"ok   {name}: {manifest['rows']} rows, sha256 {manifest['sha256']}")
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        _echo_json(report)
     if len(failures) == 1:
         raise click.ClickException(failures[0])
     if failures:
@@ -474,7 +479,7 @@ def leaderboard_submit(file, board, verify, as_json) -> None:
 def _report(as_json: bool, text: str, data: dict) -> None:
     """A command's outcome: ``data`` as JSON with --json, else ``text`` (silenced by -q)."""
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        _echo_json(data)
     else:
         _note(text)
 

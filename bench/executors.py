@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.clock import SimulatedClock
+from bench.hookspecs import EXECUTORS
 from bench.trial import Result, StoredTrial, Trial
 
 if TYPE_CHECKING:  # light at import: the CLI reads EXECUTORS without loading ConfigSpace
     from bench.hookspecs import ProblemSpec
     from bench.problem import Problem
 
-EXECUTORS = ("local", "process", "dask")
 UNKNOWN_WORKER = -1  # the worker column of a trial whose every attempt died with its worker
 
 

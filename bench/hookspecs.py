@@ -10,6 +10,7 @@ from ``bench.plugin``, the whole public plugin API.
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 MODES = ("table", "live")
+EXECUTORS = ("local", "process", "dask")  # where trials run: bench/executors.py implements each
 
 
 def load_factory(path: str) -> Any:
@@ -36,10 +38,11 @@ class MissingExtra(ImportError):
 
 
 def missing(modules: tuple[str, ...]) -> list[str]:
-    """The top-level modules of ``modules`` that cannot be imported here (found without importing them)."""
-    import importlib.util
-
-    return [m for m in modules if importlib.util.find_spec(m) is None]
+    """The top-level modules of ``modules`` that cannot be imported here, found as the import system would
+    (its finders, without importing anything: `bench list` stays light)."""
+    return [m for m in modules
+            if m not in sys.modules and not any(finder.find_spec(m, None) for finder in sys.meta_path
+                                                if hasattr(finder, "find_spec"))]
 
 
 def require(modules: tuple[str, ...], install: str, what: str) -> None:

@@ -8,13 +8,12 @@ others keep working.
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass
-from importlib.metadata import entry_points
+from collections import namedtuple
 
 import pluggy
 
 from bench import hookspecs
+from bench.entrypoints import entry_points
 from bench.hookspecs import PROJECT, OptimizerSpec, ProblemSpec
 
 
@@ -22,18 +21,9 @@ class UnknownName(LookupError):
     """A problem or optimizer name that no plugin provides, or that several provide."""
 
 
-@dataclass(frozen=True)
-class Plugin:
-    name: str
-    distribution: str
-    version: str
-
-
-@dataclass(frozen=True)
-class BrokenPlugin:
-    name: str
-    distribution: str
-    error: str
+# Plain named tuples: `bench list` creates these, and a dataclass costs a millisecond to define.
+Plugin = namedtuple("Plugin", "name distribution version")
+BrokenPlugin = namedtuple("BrokenPlugin", "name distribution error")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -58,14 +48,14 @@ class Registry:
         dists: dict[str, str] = {}
         by_name: dict[str, Plugin] = {}
         for ep in sorted(entry_points(group=group), key=lambda ep: ep.name):
-            dist = ep.dist.name if ep.dist else "?"
+            dist = ep.distribution
             dists[ep.name] = dist
             try:
                 self.pm.register(ep.load(), name=ep.name)
             except Exception as exc:  # a broken plugin must not break the others
                 self.broken.append(BrokenPlugin(ep.name, dist, _one_line(exc)))
                 continue
-            self.plugins.append(Plugin(ep.name, dist, ep.dist.version if ep.dist else "?"))
+            self.plugins.append(Plugin(ep.name, dist, ep.version))
             by_name[ep.name] = self.plugins[-1]
         for hook, spec_type, table, kind in (
             (self.pm.hook.bench_problems, ProblemSpec, self.problems, "problem"),
@@ -134,6 +124,8 @@ class Registry:
             return self.qualified[kind][name][0]
         if name in self.ambiguous[kind]:
             raise UnknownName(self._ambiguity(kind, name))
+        import difflib  # only for a name that is not there
+
         close = difflib.get_close_matches(name, list(table), n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}?" if close else f"see `bench list {listing}`"
         raise UnknownName(f"unknown {kind} {name!r}; {hint}")
