@@ -31,7 +31,7 @@ from bench.registry import Registry
 from bench.runner import RunSpec, run
 from bench.space import from_unit
 from bench.store import Store, read_jsonl
-from bench.tables import level_key, read_manifest, space_of, tables_dir, write_table
+from bench.tables import TableError, level_key, read_manifest, space_of, tables_dir, write_table
 from bench.trial import Status, Trial
 
 DESIGNS = ("sobol",)
@@ -150,8 +150,14 @@ def _plan(registry: Registry, problem_name: str, design: str | Design, seeds: li
     name = table_name(problem_name)
     if out.exists() and not out.is_dir():
         raise BuildError(f"--out {out} is a file; give a folder")
-    if (out / f"{name}.json").exists() and read_manifest(name, out).get("problem") != problem_name:
-        raise BuildError(f"--out {out} holds a table {name} of another problem; give this build another folder")
+    if (out / f"{name}.json").exists():
+        try:
+            held = read_manifest(name, out).get("problem")
+        except TableError as exc:
+            raise BuildError(f"--out {out} holds a table {name} that cannot be read ({exc}); give this build another"
+                             " folder") from exc
+        if held != problem_name:
+            raise BuildError(f"--out {out} holds a table {name} of another problem; give this build another folder")
     return _Plan(problem_name, design, seeds, repeats, out, name,
                  Path(store) if store else out / f"{name}.build.sqlite", out / f"{name}.trials.jsonl")
 

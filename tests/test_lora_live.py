@@ -25,7 +25,7 @@ def tiny_spec(tiny, **live) -> ProblemSpec:
     setup = {"model": tiny["model"], "data": tiny["data"], "task_dir": tiny["task_dir"], "steps": 6, "curve": (2, 4), "curve_eval_limit": 6,
              "batch_size": 4, "max_length": 48, "warmup_steps": 2, "target_modules": ("q_proj", "v_proj"), **live}
     return ProblemSpec("lora-hpo/tiny", "tiny random Llama", "bench_lora.problem:LoraHPO", ("tiny_acc",),
-                       modes=("live",), kwargs={"objectives": {"tiny_acc": {"task": "tiny_mc", "metric": "acc"}},
+                       modes=("live",), multi_fidelity=True, kwargs={"objectives": {"tiny_acc": {"task": "tiny_mc", "metric": "acc"}},
                                                 "default_objective": "tiny_acc", "live": setup})
 
 

@@ -59,7 +59,7 @@ class Curve(Problem):
 def registry(**kwargs) -> Registry:
     found = Registry()
     found.problems["test/curve"] = ProblemSpec("test/curve", "a synthetic learning curve", "test_table_build:Curve",
-                                               ("score",), kwargs=kwargs)
+                                               ("score",), multi_fidelity=True, kwargs=kwargs)
     return found
 
 
@@ -218,12 +218,17 @@ def test_append_adds_a_new_build_onto_a_built_table(tmp_path, whole):
     assert verify(NAME, tmp_path)["provenance"]["versions"]["synthetic-lib"] == ["1.0", "2.0"]
 
 
+# The manifest of another problem's table (its data file need not exist: the build refuses before reading it).
+FOREIGN = {"data": "x.parquet", "sha256": "0" * 64, "rows": 0, "schema": [], "space": {}, "objectives": []}
+
+
 @pytest.mark.parametrize("case, message", [
     ("no live mode", "has no live mode"),
     ("unknown problem", "unknown problem 'test/curvy'; did you mean test/curve"),
     ("design", "'sobol:-3' is not a design"),
     ("repeats", "--repeats 9 must be between 0 and the design's 8 points"),
     ("other table", f"holds a table {NAME} of another problem; give this build another folder"),
+    ("broken table", rf"holds a table {NAME} that cannot be read \(manifest"),
     ("append space", "measured in another search space than test/curve's"),
     ("append setup", r"measured with another live setup \(setup.noise: 0.01 here, 0.005 in the table\)"),
 ])
@@ -233,17 +238,18 @@ def test_bad_input_is_refused_before_anything_is_stored(tmp_path, whole, case, m
     reg, options, problem = registry(), {}, "test/curve"
     if case == "no live mode":
         reg.problems["test/curve"] = ProblemSpec("test/curve", "table only", "test_table_build:Curve", ("score",),
-                                                 modes=("table",))
+                                                 modes=("table",), multi_fidelity=True)
     elif case == "unknown problem":
         problem = "test/curvy"
     elif case == "design":
         options["design"] = "sobol:-3"
     elif case == "repeats":
         options["repeats"] = 9
+    elif case == "broken table":
+        (out / f"{NAME}.json").write_text("[1, 2]")
     elif case == "other table":  # a folder of several tables is fine, another problem's table of this name is not
         (out / "other-table.json").write_text("{}")
-        manifest = {key: None for key in ("data", "sha256", "rows", "schema", "space", "objectives")}
-        (out / f"{NAME}.json").write_text(json.dumps({**manifest, "name": NAME, "problem": "test/other"}))
+        (out / f"{NAME}.json").write_text(json.dumps({**FOREIGN, "name": NAME, "problem": "test/other"}))
     else:
         reg = registry(upper=2.0) if case == "append space" else registry(noise=0.01)
         options["append"] = str(whole / f"{NAME}.json")
@@ -266,8 +272,7 @@ def test_bad_input_is_refused_before_anything_is_stored(tmp_path, whole, case, m
 def test_the_command_refuses_bad_input_in_one_line_and_changes_nothing(tmp_path, args, message):
     out = tmp_path / "out"
     out.mkdir()
-    manifest = {key: None for key in ("data", "sha256", "rows", "schema", "space", "objectives")}
-    (out / "synthetic-branin.json").write_text(json.dumps({**manifest, "name": "synthetic-branin",
+    (out / "synthetic-branin.json").write_text(json.dumps({**FOREIGN, "name": "synthetic-branin",
                                                            "problem": "synthetic/zdt1"}))
     store = tmp_path / "store.sqlite"
     args = [str(store) if a == "STORE" else a for a in args]
