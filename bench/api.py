@@ -15,20 +15,23 @@ DEFAULT_STORE = "bench-results.sqlite"
 
 def plan(registry: Registry, problems: Sequence[str], optimizers: Sequence[str], seeds: Iterable[int], budget: float,
          *, mode: str | None = None, workers: int = 1, max_cost: float | None = None,
-         objectives: Sequence[str] | None = None, trial_timeout: float | None = None):
+         objectives: Sequence[str] | None = None, trial_timeout: float | None = None, noise: bool | None = None,
+         surrogate: str | None = None):
     """Create each problem once and check every (problem, optimizer) pair before anything runs or
     any file is written; return ``(problems by name, run specs)``."""
     from bench import runner
     from bench.optimizer import check_supported
 
     objectives = tuple(objectives) if objectives else None
-    instances = {name: registry.problem(name).create(mode) for name in dict.fromkeys(problems)}
+    options = {k: v for k, v in (("noise", noise), ("surrogate", surrogate)) if v is not None}
+    instances = {name: registry.problem(name).create(mode, **options) for name in dict.fromkeys(problems)}
     for name in dict.fromkeys(optimizers):
         registry.optimizer(name).load()
         capabilities = registry.optimizer(name).capabilities
         for problem in instances.values():
             check_supported(name, capabilities, problem, problem.select_objectives(objectives))
-    specs = [runner.RunSpec(p, o, s, budget, instances[p].mode, workers, max_cost, objectives, trial_timeout)
+    specs = [runner.RunSpec(p, o, s, budget, instances[p].mode, workers, max_cost, objectives, trial_timeout, noise,
+                            surrogate)
              for p in instances for o in dict.fromkeys(optimizers) for s in seeds]
     return instances, specs
 
@@ -46,8 +49,8 @@ def open_store(path: str | Path, specs, resume: bool):
 
 def run(problems: str | Sequence[str], optimizers: str | Sequence[str], *, seeds: Iterable[int] = (0,),
         budget: float = 50.0, mode: str | None = None, objectives: Sequence[str] | None = None,
-        trial_timeout: float | None = None, store: str | Path = DEFAULT_STORE, resume: bool = False,
-        registry: Registry | None = None) -> list[int]:
+        trial_timeout: float | None = None, noise: bool | None = None, surrogate: str | None = None,
+        store: str | Path = DEFAULT_STORE, resume: bool = False, registry: Registry | None = None) -> list[int]:
     """Run every problem x optimizer x seed (in this process, on the simulated clock) into ``store``;
     return the run ids."""
     from bench import runner
@@ -55,7 +58,8 @@ def run(problems: str | Sequence[str], optimizers: str | Sequence[str], *, seeds
     registry = registry or Registry()
     instances, specs = plan(registry, [problems] if isinstance(problems, str) else problems,
                             [optimizers] if isinstance(optimizers, str) else optimizers, list(seeds), budget,
-                            mode=mode, objectives=objectives, trial_timeout=trial_timeout)
+                            mode=mode, objectives=objectives, trial_timeout=trial_timeout, noise=noise,
+                            surrogate=surrogate)
     results = open_store(store, specs, resume)
     try:
         return [runner.run(spec, results, registry, problem=instances[spec.problem], resume=resume) for spec in specs]

@@ -182,13 +182,19 @@ def _unavailable(item: dict) -> str:
 @click.option("--max-cost", type=float, default=None, help="Also stop once trials' summed cost reaches this (s).")
 @click.option("--trial-timeout", type=float, default=None,
               help="Store a trial that runs (or, from a table, costs) longer than this many seconds as timeout.")
+@click.option("--noise", type=click.Choice(["on", "off"]), default=None,
+              help="Table mode: observe unmeasured configurations with the table's measurement noise (default on;"
+                   " off reproduces the noise-free predictions, for debugging).")
+@click.option("--surrogate", default=None,
+              help="Table mode: the surrogate family that answers unmeasured configurations (default: the table's"
+                   " first; `bench table info` lists them).")
 @click.option("--objective", "objectives", multiple=True,
               help="Objective to optimize; repeat for several. Default: the problem's default objectives.")
 @_store_option
 @click.option("--resume", is_flag=True, help="Continue unfinished runs with the same inputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs' summaries as JSON (as `bench show --json`).")
 def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler, cluster_file, gpus, retries,
-        max_cost, trial_timeout, objectives, store, resume, as_json) -> None:
+        max_cost, trial_timeout, noise, surrogate, objectives, store, resume, as_json) -> None:
     """Run every PROBLEM x --optimizer x seed and store the trials."""
     from bench import runner
     from bench.api import open_store, plan
@@ -197,7 +203,8 @@ def run(problems, optimizers, budget, seeds, mode, workers, executor, scheduler,
     seed_list = parse_seeds(seeds)
     registry = Registry()
     instances, specs = plan(registry, problems, optimizers, seed_list, budget, mode=mode, workers=workers,
-                            max_cost=max_cost, objectives=objectives, trial_timeout=trial_timeout)
+                            max_cost=max_cost, objectives=objectives, trial_timeout=trial_timeout,
+                            noise=None if noise is None else noise == "on", surrogate=surrogate)
     running = _make_executor(executor, workers, scheduler, cluster_file, gpus, retries)  # options checked first
     try:
         results = open_store(store, specs, resume)

@@ -44,9 +44,9 @@ class Executor(ABC):
 
     @abstractmethod
     def open(self, problem: Problem, spec: ProblemSpec | None, seed: int, offset: float,
-             timeout: float | None = None) -> None:
-        """Start a run of ``problem`` (created from ``spec``) with ``seed``; times count on from ``offset``;
-        each trial is evaluated under ``timeout`` seconds (Problem.evaluate_trial)."""
+             timeout: float | None = None, options: dict | None = None) -> None:
+        """Start a run of ``problem`` (created from ``spec`` with ``options``) with ``seed``; times count on from
+        ``offset``; each trial is evaluated under ``timeout`` seconds (Problem.evaluate_trial)."""
 
     @property
     @abstractmethod
@@ -89,7 +89,7 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def open(self, problem, spec, seed, offset, timeout=None):
+    def open(self, problem, spec, seed, offset, timeout=None, options=None):
         self.problem, self.seed, self.timeout = problem, seed, timeout
         self.clock = SimulatedClock(self.workers)
 
@@ -132,14 +132,14 @@ class _RemoteExecutor(Executor):
         self._ready: list[StoredTrial] = []
         self._workers: dict[str, int] = {}  # ids in the store for workers named otherwise than 0..N-1
 
-    def open(self, problem, spec, seed, offset, timeout=None):
+    def open(self, problem, spec, seed, offset, timeout=None, options=None):
         if spec is None:
             raise ValueError(f"the {self.name} executor creates the problem on each worker from its spec;"
                              " register the problem (a plugin, or Registry.problems) or use --executor local")
         self._cancel(list(self._running))
         self._running.clear()
         self._ready.clear()
-        self.task = (spec, problem.mode, seed, self.gpus, timeout)
+        self.task = (spec, problem.mode, dict(options or {}), seed, self.gpus, timeout)
         self.full_fidelity = problem.fidelity.max if problem.fidelity else None
         self.t0 = time.time() - offset
 
@@ -214,16 +214,16 @@ def _worker_slot() -> int | str:
     return get_worker().name
 
 
-def evaluate_on_worker(spec: ProblemSpec, mode: str, seed: int, gpus: tuple[str, ...], timeout: float | None,
-                       trial: Trial):
+def evaluate_on_worker(spec: ProblemSpec, mode: str, options: dict, seed: int, gpus: tuple[str, ...],
+                       timeout: float | None, trial: Trial):
     """Evaluate ``trial`` in a worker process: pin the process to its GPU, create the problem once,
     and report who ran it and when (epoch seconds, so the client can place it on the run's clock)."""
     who = _worker_slot()
     if gpus and not _problems:  # before anything in this process can have initialised CUDA
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[int(who) % len(gpus)]
-    key = repr((spec, mode))
+    key = repr((spec, mode, sorted(options.items())))
     if key not in _problems:
-        _problems[key] = spec.create(mode)
+        _problems[key] = spec.create(mode, **options)
     start = time.time()
     result = _problems[key].evaluate_trial(trial, seed, timeout)
     return result, who, start, time.time()

@@ -115,15 +115,23 @@ class ProblemSpec:
                                   if missing(self.requires.get(mode, ()))},
         }
 
-    def create(self, mode: str | None = None):
-        """Build the problem for ``mode`` (default: the first declared mode)."""
+    def create(self, mode: str | None = None, **options):
+        """Build the problem for ``mode`` (default: the first declared mode); ``options`` are a table's
+        (``noise``, ``surrogate``), refused for other modes."""
         mode = mode or self.modes[0]
         if mode not in self.modes:
             raise ValueError(
                 f"problem {self.name} has no {mode!r} mode; use --mode {' or --mode '.join(self.modes)}"
             )
+        if options and mode != "table":
+            raise ValueError(f"{' and '.join('--' + o for o in options)}: table mode only; problem {self.name} runs {mode}")
         require(self.requires.get(mode, ()), self.install, f"problem {self.name} in {mode} mode")
-        problem = load_factory(self.factory)(mode=mode, **self.kwargs)
+        try:
+            problem = load_factory(self.factory)(mode=mode, **self.kwargs, **options)
+        except TypeError as exc:
+            if options and "unexpected keyword" in str(exc):
+                raise ValueError(f"problem {self.name} takes no {' or '.join(options)} option ({exc})") from exc
+            raise
         names = tuple(o.name for o in problem.objectives)
         if names != tuple(self.objectives):
             raise SpecMismatch(f"problem {self.name}: its spec lists objectives {list(self.objectives)}, the"

@@ -53,6 +53,8 @@ class RunSpec:
     max_cost: float | None = None  # stop proposing once trials' summed cost reaches this (seconds)
     objectives: tuple[str, ...] | None = None  # None: the problem's default objectives
     trial_timeout: float | None = None  # seconds: a trial that runs or costs longer is stored as timeout
+    noise: bool | None = None  # table mode: observe with the table's noise (None: the problem's default, noisy)
+    surrogate: str | None = None  # table mode: the surrogate family answering unmeasured configurations
 
     def __post_init__(self) -> None:
         if not 0 < self.budget < math.inf:
@@ -67,9 +69,15 @@ class RunSpec:
     @property
     def key(self) -> str:
         fields = asdict(self)
-        if fields["trial_timeout"] is None:  # runs stored before the option existed keep their identity
-            del fields["trial_timeout"]
+        for option in ("trial_timeout", "noise", "surrogate"):  # runs stored before an option existed keep
+            if fields[option] is None:                            # their identity
+                del fields[option]
         return json.dumps(fields, sort_keys=True)
+
+    @property
+    def problem_options(self) -> dict[str, object]:
+        """What creating the problem takes beyond its mode (table options, only where given)."""
+        return {k: v for k, v in (("noise", self.noise), ("surrogate", self.surrogate)) if v is not None}
 
 
 def refuse_rerun(spec: RunSpec, store: Store) -> None:
@@ -118,7 +126,7 @@ def run(
         if problem is None:
             raise
         problem_spec = None  # an instance passed in, not registered: only the local executor can run it
-    problem = problem or problem_spec.create(spec.mode)
+    problem = problem or problem_spec.create(spec.mode, **spec.problem_options)
     objectives = problem.select_objectives(spec.objectives)
     capabilities = optimizer.capabilities if optimizer else optimizer_spec.capabilities
     check_supported(spec.optimizer, capabilities, problem, objectives)
@@ -151,7 +159,7 @@ def run(
         stored = {st.number: st for st in store.trials(run_id)}
 
     executor.open(problem, problem_spec, spec.seed, max((st.end for st in stored.values()), default=0.0),
-                  spec.trial_timeout)
+                  spec.trial_timeout, spec.problem_options)
     try:
         _Loop(spec, store, run_id, problem, optimizer, stored, executor, batch).run(progress)
     finally:

@@ -241,8 +241,8 @@ class Store:
         return table.num_rows
 
     def trial_table(self, problem: str | None = None):
-        """One row per trial with its run's inputs, config.* and objective columns (an Arrow table),
-        and each run's status and card."""
+        """One row per trial with its run's inputs, config.*, objective.* (as observed) and, for noisy
+        observations, noise_free.* columns (an Arrow table), and each run's status and card."""
         import pyarrow as pa
 
         rows = []
@@ -256,6 +256,8 @@ class Store:
                            table_sha256=st.result.table_sha256)
                 row.update({f"config.{k}": v for k, v in st.trial.config.items()})
                 row.update({f"objective.{k}": v for k, v in st.result.objectives.items()})
+                # a noisy observation's noise-free value, what the board scores a run's choice by
+                row.update({f"noise_free.{k}": v for k, v in st.result.extra.get("noise_free", {}).items()})
                 rows.append(row)
         columns = sorted({k for row in rows for k in row}, key=lambda k: (k.count("."), k))
         table = pa.Table.from_pylist([{k: row.get(k) for k in columns} for row in rows])

@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -366,6 +366,47 @@ class Table:
                           table_sha256=self.sha256, extra={"cost": "median of the table" + (f" at {self.fidelity_column}={level}"
                                                                if self.fidelity_column else "")})
         raise ValueError(f"unknown lookup policy {policy!r}; one of {POLICIES}")
+
+    def noise_sd(self, objective: str, level: float | None, mean: float) -> float:
+        """The standard deviation of one real evaluation around ``mean``, from the manifest's noise model: the
+        evaluation set's binomial sampling error (for a proportion: mean (1 - mean) / items) and, where repeats
+        measured it, the seed-to-seed spread of training. 0 where the table records neither."""
+        noise = self.manifest.get("noise", {})
+        key = level_key(level) if self.fidelity_column else "all"
+        variance = 0.0
+        evaluation = noise.get("evaluation", {}).get(key, {})
+        items = evaluation.get("items")
+        items = items.get(objective) if isinstance(items, dict) else items
+        bounds = next((o.get("bounds") for o in self.manifest["objectives"] if o["name"] == objective), None)
+        if items and list(bounds or []) == [0.0, 1.0]:
+            p = min(max(mean, 0.0), 1.0)
+            variance += p * (1 - p) / items
+        seed_std = noise.get("repeats", {}).get(objective, {}).get(key, {}).get("mean_seed_std")
+        if seed_std:
+            variance += seed_std**2
+        return math.sqrt(variance)
+
+    def observe(self, result: Result, config: dict[str, Any], seed: int) -> Result:
+        """What a real evaluation would return for a configuration the table did not measure: the prediction
+        plus noise drawn from the noise model, clipped to the objective's bounds, the same for the same (run
+        seed, configuration, level) and so reproducible and resumable. The noise-free prediction stays in
+        ``extra["noise_free"]``. A measured row (exact or nearest) is returned as measured: it is a real
+        observation already."""
+        if result.source != "surrogate" or not result.ok:
+            return result
+        key = json.dumps([seed, sorted(config.items()), result.fidelity], default=str)
+        rng = np.random.default_rng(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little"))
+        bounds = {o["name"]: o.get("bounds") for o in self.manifest["objectives"]}
+        observed, sds = {}, {}
+        for name in self.objectives:
+            mean = result.objectives[name]
+            sds[name] = self.noise_sd(name, result.fidelity, mean)
+            value = mean + rng.normal(0.0, sds[name]) if sds[name] else mean
+            if bounds.get(name):
+                value = min(max(value, bounds[name][0]), bounds[name][1])
+            observed[name] = float(value)
+        return replace(result, objectives=observed,
+                       extra={**result.extra, "noise_free": dict(result.objectives), "noise_sd": sds})
 
     def surrogate(self, family: str | None = None):
         if not self.surrogates:

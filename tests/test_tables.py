@@ -1,5 +1,6 @@
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -259,12 +260,12 @@ def test_simulated_workers_record_consistent_times(tmp_path):
 
 def test_noise_model_and_determinism_follow_the_replicates():
     registry = Registry()
-    one = registry.problem("lora-hpo/llama-3.2-1b-alpaca").create()
-    three = registry.problem("lora-hpo/llama-3.2-3b-alpaca").create()
+    one = registry.problem("lora-hpo/llama-3.2-1b-alpaca").create("table", noise=False)
+    three = registry.problem("lora-hpo/llama-3.2-3b-alpaca").create("table", noise=False)
     assert one.mode == "table" and not one.deterministic and three.deterministic
-    noise = one.table.manifest["noise"]
-    assert noise["repeated_configurations"] == 35
-    assert noise["hellaswag_acc"]["pairs_within_0.002"] == 33
+    assert not registry.problem("lora-hpo/llama-3.2-3b-alpaca").create().deterministic  # observed with noise
+    repeats = one.table.manifest["noise"]["repeats"]["hellaswag_acc"]["all"]
+    assert repeats["configurations"] == 35 and repeats["pairs_within_0.002"] == 33
 
 
 @pytest.mark.slow
@@ -281,3 +282,29 @@ def test_an_installed_non_editable_bench_finds_its_tables(tmp_path):
     lines = out.stdout.splitlines()
     assert lines[0].startswith(str(site)) and lines[1].startswith(str(site))
     assert ONE_B in lines[2] and THREE_B in lines[2]
+
+
+def test_noisy_observations_are_reproducible_scaled_by_the_noise_model_and_off_gives_the_predictions(tmp_path):
+    """Issue 15: an unmeasured configuration is observed as a real evaluation would be: the surrogate's mean plus
+    the noise the table's model gives (binomial sampling of the evaluation set, seed-to-seed spread of repeats)."""
+    import numpy as np
+
+    registry = Registry()
+    noisy = registry.problem("lora-hpo/llama-3.2-1b-alpaca").create("table")
+    quiet = registry.problem("lora-hpo/llama-3.2-1b-alpaca").create("table", noise=False)
+    assert not noisy.deterministic and noisy.table.manifest["noise"]["evaluation"]["all"]["items"]["hellaswag_acc"] == 10042
+    configs = [noisy.space.sample_configuration() for _ in range(400)]
+    z, measured = [], noisy.table.configs[7]
+    for config in map(dict, configs):
+        seen = noisy.evaluate(config, None, 3)
+        expected = noisy.table.lookup(config, 3, "surrogate")
+        assert quiet.evaluate(config, None, 3) == expected  # --noise off: today's noise-free predictions
+        assert seen.extra["noise_free"] == expected.objectives and seen == noisy.evaluate(config, None, 3)
+        sd = seen.extra["noise_sd"]["hellaswag_acc"]
+        p = expected.objectives["hellaswag_acc"]
+        assert sd == pytest.approx(math.sqrt(p * (1 - p) / 10042 + 0.007581**2))
+        z.append((seen.objectives["hellaswag_acc"] - p) / sd)
+        assert seen.objectives != noisy.evaluate(config, None, 4).objectives  # another seed, another draw
+    assert abs(np.mean(z)) < 0.15 and 0.9 < np.std(z) < 1.1
+    row = noisy.evaluate(measured, None, 0)  # a measured configuration: the measurement itself
+    assert row.source == "table" and "noise_free" not in row.extra and row == quiet.evaluate(measured, None, 0)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.optimizer import non_dominated
 from bench.problem import Objective
 
 CONFIDENCE = 0.95
@@ -67,17 +68,22 @@ def build_tasks(board) -> list[Task]:
         signs = task.signs
         trials = board.trials[board.trials["run_id"].isin([r["run_id"] for r in runs])]
         by_run = dict(iter(trials.groupby("run_id")))
-        values = {}
+        observed, true = {}, {}
         for run in runs:
             group = by_run.get(run["run_id"], trials.iloc[:0]).sort_values(["end", "number"], kind="stable")
             ok = (group["status"] == "ok").to_numpy()
-            values[run["run_id"]] = group[[f"objective.{n}" for n in names]].to_numpy(dtype=float) * signs
-            values[run["run_id"]][~ok] = np.nan
-            task.points[run["run_id"]] = values[run["run_id"]][ok]
+            seen = group[[f"objective.{n}" for n in names]].to_numpy(dtype=float) * signs
+            # a noisy observation is scored by its noise-free value; a measurement is its own truth
+            columns = [group[f"noise_free.{n}"] if f"noise_free.{n}" in group else group[f"objective.{n}"] for n in names]
+            truth = np.column_stack([c.to_numpy(dtype=float) for c in columns]) * signs if len(group) else seen
+            truth = np.where(np.isnan(truth), seen, truth)
+            seen[~ok], truth[~ok] = np.nan, np.nan
+            observed[run["run_id"]], true[run["run_id"]] = seen, truth
+            task.points[run["run_id"]] = truth[ok]
             task.ends[run["run_id"]] = group["end"].to_numpy(dtype=float)
             task.measured[run["run_id"]] = int(group["source"].isin(MEASURED).sum())
         task.reference = _reference_point(task)
-        task.losses = {run_id: _anytime(v, task.reference) for run_id, v in values.items()}
+        task.losses = {run_id: _anytime(observed[run_id], true[run_id], task.reference) for run_id in observed}
         tasks.append(task)
     return tasks
 
@@ -107,23 +113,28 @@ def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
 
 def pareto_front(points: np.ndarray) -> np.ndarray:
     """The non-dominated loss vectors (each once), sorted by the first objective."""
-    from bench.optimizer import non_dominated
-
     if not len(points):
         return points
     front = np.unique(points[non_dominated(points)], axis=0)
     return front[np.argsort(front[:, 0], kind="stable")]
 
 
-def _anytime(values: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
-    """Loss after each trial: best single objective so far, or minus the hypervolume so far."""
+def _anytime(observed: np.ndarray, true: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
+    """Loss after each trial of what the run would return then, chosen by what it observed and scored by its
+    noise-free value: the incumbent's (one objective), or minus the hypervolume of its front (several)."""
+    out = np.full(len(observed), np.nan)
     if reference is None:
-        return np.fmin.accumulate(values[:, 0])
-    out, seen = np.empty(len(values)), []
-    for i, row in enumerate(values):
-        if not np.isnan(row).any():
-            seen.append(row)
-        out[i] = -hypervolume(np.array(seen), reference) if seen else np.nan
+        best = None
+        for i, value in enumerate(observed[:, 0]):
+            if not np.isnan(value) and (best is None or value < observed[best, 0]):
+                best = i
+            out[i] = np.nan if best is None else true[best, 0]
+        return out
+    for i in range(len(observed)):
+        done = np.flatnonzero(~np.isnan(observed[: i + 1]).any(axis=1))
+        if len(done):
+            front = done[non_dominated(observed[done])]
+            out[i] = -hypervolume(true[front], reference)
     return out
 
 

@@ -7,6 +7,7 @@ file changes nothing."""
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from pathlib import Path
@@ -61,7 +62,7 @@ def validate(path: str | Path, board: Board, registry, verify: int = 0) -> Board
     tasks = {key: runs for key, runs in board.tasks().items()}
     reference = {key: runs[0]["card"] for key, runs in tasks.items()}
     on_board = {run_key(run): run for run in board.runs}
-    problems: dict[str, Any] = {}
+    problems: dict[tuple, Any] = {}
     runs = []
     rows_of = {run_id: group for run_id, group in trials.groupby("run_id", sort=True)}
     for run_id in sorted(set(cards) | set(rows_of)):
@@ -83,9 +84,11 @@ def validate(path: str | Path, board: Board, registry, verify: int = 0) -> Board
         _check_card(refuse, run_id, card, reference[key])
         if run_key(run) in on_board:
             refuse(f"run {run_id} ({run['optimizer']} seed {run['seed']}) is already on the board")
-        if run["problem"] not in problems:
-            problems[run["problem"]] = registry.problem(run["problem"]).create("table")
-        _check_trials(refuse, rows_of[run_id], run, card, problems[run["problem"]])
+        options = {k: card[k] for k in ("noise", "surrogate") if card.get(k) is not None}
+        key = (run["problem"], json.dumps(options, sort_keys=True))
+        if key not in problems:  # the table as the run saw it: its noise and surrogate family
+            problems[key] = registry.problem(run["problem"]).create("table", **options)
+        _check_trials(refuse, rows_of[run_id], run, card, problems[key])
         _check_times(refuse, rows_of[run_id].sort_values("number"), run, card)
         runs.append(run)
     _check_seeds(refuse, runs, tasks)
@@ -120,7 +123,7 @@ def _check_card(refuse, run_id: int, card: dict[str, Any], board_card: dict[str,
         expected = board_card["plugins"].get(plugin)
         if expected is not None and version != expected:
             refuse(f"run {run_id} used plugin {plugin} {version}; the board's runs use {expected}")
-    for option in ("max_cost", "trial_timeout"):
+    for option in ("max_cost", "trial_timeout", "noise", "surrogate"):
         if card.get(option) != board_card.get(option):
             refuse(f"run {run_id} ran with {option} {card.get(option)}; the board's runs with {board_card.get(option)}")
     if card.get("executor", {}).get("name") != "local":
@@ -232,7 +235,7 @@ def _replay(refuse, runs: list[dict[str, Any]], rows_of, registry, seeds: int) -
                            f" install it here (pip install '{named['distribution']}=={named['version']}') to --verify")
                 spec = RunSpec(card["problem"], card["optimizer"], card["seed"], card["budget"], card["mode"],
                                card.get("workers", 1), card.get("max_cost"), _tuple(card.get("objectives")),
-                               card.get("trial_timeout"))
+                               card.get("trial_timeout"), card.get("noise"), card.get("surrogate"))
                 store = Store(Path(tmp) / f"{run['run_id']}.sqlite")
                 run_spec(spec, store, registry)
                 replayed, _ = store.trial_table()

@@ -135,19 +135,28 @@ def build(name: str, raw: Path, out: Path) -> dict:
 
 
 def noise_model(rows: list[dict]) -> dict:
-    """Spread between repeated measurements of the same configuration, per objective."""
+    """The table's noise model in the schema every table uses (bench.tables.Table.noise_sd reads it): the
+    spread between repeated measurements of a configuration, and the evaluation set's size, which lm-eval's
+    standard errors give back (se = sqrt(p (1 - p) / (n - 1)))."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault(tuple(row[p] for p in PARAMS), []).append(row)
     repeated = [g for g in groups.values() if len(g) > 1]
-    model = {"repeated_configurations": len(repeated), "deterministic": not repeated}
+    repeats, items, stderr = {}, {}, {}
     for objective in (o["name"] for o in OBJECTIVES):
         gaps = sorted(max(r[objective] for r in g) - min(r[objective] for r in g) for g in repeated)
-        if gaps:
-            model[objective] = {"median_abs_difference": round(statistics.median(gaps), 6),
-                                "max_abs_difference": round(gaps[-1], 6),
-                                "pairs_within_0.002": sum(gap <= 0.002 for gap in gaps)}
-    return model
+        spreads = [statistics.stdev(r[objective] for r in g) for g in repeated]
+        repeats[objective] = {"all": {
+            "configurations": len(repeated),
+            "mean_seed_std": round(statistics.fmean(spreads), 6) if spreads else None,
+            "median_abs_difference": round(statistics.median(gaps), 6) if gaps else None,
+            "max_abs_difference": round(gaps[-1], 6) if gaps else None,
+            "pairs_within_0.002": sum(gap <= 0.002 for gap in gaps)}}
+        measured = [r for r in rows if r[f"{objective}_stderr"]]
+        items[objective] = round(statistics.median(r[objective] * (1 - r[objective]) / r[f"{objective}_stderr"] ** 2 + 1
+                                                   for r in measured))
+        stderr[objective] = {"mean_binomial_stderr": round(statistics.fmean(r[f"{objective}_stderr"] for r in measured), 6)}
+    return {"deterministic": not repeated, "repeats": repeats, "evaluation": {"all": {"items": items, **stderr}}}
 
 
 def main(argv: list[str]) -> None:

@@ -33,17 +33,18 @@ class LoraHPO(Problem):
 
     def __init__(self, mode: str, objectives: dict[str, dict[str, Any]], default_objective: str,
                  max_rank: int = 64, table: str | None = None, live: dict[str, Any] | None = None,
-                 lookup: str = "surrogate") -> None:
+                 lookup: str = "surrogate", noise: bool = True, surrogate: str | None = None) -> None:
         super().__init__(mode)
         self.space = lora_space(max_rank)
         self.objectives = tuple(Objective(name, "max", bounds=(0.0, 1.0)) for name in objectives)
         self.default_objectives = (default_objective,)
         if mode == "table":
-            self.lookup = lookup
+            self.lookup, self.noise = lookup, noise
             self.table = Table(table)
+            self.surrogate = self.table.surrogate(surrogate).family if lookup == "surrogate" else None
             if self.table.space != self.space:
                 raise TableError(f"table {table} was measured in another search space than this problem's; rebuild it")
-            self.deterministic = self.table.manifest["noise"]["deterministic"]
+            self.deterministic = self.table.manifest["noise"]["deterministic"] and not noise
             if self.table.fidelity_column:  # a learning-curve table: any fidelity, answered at the next level up
                 levels = self.table.levels
                 self.fidelity = Fidelity(self.table.fidelity_column, levels[0], levels[-1])
@@ -63,13 +64,14 @@ class LoraHPO(Problem):
 
     def evaluate(self, config, fidelity, seed) -> Result:
         if self.mode == "table":
-            return self.table.lookup(config, seed, self.lookup, fidelity)
+            result = self.table.lookup(config, seed, self.lookup, fidelity, self.surrogate)
+            return self.table.observe(result, config, seed) if self.noise else result
         return self.live.evaluate(config, int(fidelity), seed)
 
     def provenance(self):
         if self.mode == "table":
             return {"table": self.table.name, "table_sha256": self.table.sha256, "table_files": self.table.files,
-                    "lookup": self.lookup}
+                    "lookup": self.lookup, "surrogate": self.surrogate, "noise": self.noise}
         from importlib.metadata import version
 
         return {"live_setup": {k: v for k, v in vars(self.live.setup).items()},
