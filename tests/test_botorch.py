@@ -113,7 +113,7 @@ def test_same_seed_gives_the_same_trials_in_another_process():
         import json, sys
         sys.path.insert(0, "tests")
         from conftest import checkout_registry
-        from test_conformance import Mixed
+        from bench.testing import Mixed
         problem = Mixed()
         optimizer = checkout_registry().optimizer("bo-gp").create(problem, problem.select_objectives(("loss",)),
                                                                    seed=5, budget=14)

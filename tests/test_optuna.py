@@ -14,7 +14,7 @@ from bench.store import Store
 from bench.trial import Result, Status
 from bench_optuna.adapter import make_sampler
 from conftest import checkout_registry, outputs_under_two_hash_seeds
-from test_conformance import Mixed
+from bench.testing import Mixed
 
 REGISTRY = checkout_registry()
 SAMPLERS = {"optuna-tpe": "tpe", "optuna-gp": "gp", "optuna-cmaes": "cmaes", "optuna-nsga2": "nsga2",
@@ -77,12 +77,12 @@ def test_same_seed_gives_the_same_trials_in_another_process():
         import json, sys
         sys.path.insert(0, "tests")
         from conftest import checkout_registry
-        from test_conformance import mixed_for, objectives_for
+        from bench.testing import Mixed, objectives_for
         registry = checkout_registry()
         out = []
         for name in {list(SAMPLERS)}:
             caps = registry.optimizer(name).capabilities
-            problem = mixed_for(caps)
+            problem = Mixed.fitting(caps)
             optimizer = registry.optimizer(name).create(problem, problem.select_objectives(objectives_for(caps)),
                                                         seed=5, budget=14)
             for _ in range(3):

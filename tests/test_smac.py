@@ -43,7 +43,7 @@ def test_failures_before_any_success_are_told_at_the_worst_success():
 
 
 def test_the_random_forests_predict_on_one_job():
-    from test_conformance import Mixed
+    from bench.testing import Mixed
 
     problem = Mixed()
     for name in ("smac-rf", "smac-hyperband"):
@@ -56,7 +56,7 @@ def test_same_seed_gives_the_same_trials_in_another_process():
     script = textwrap.dedent("""
         import json, sys
         sys.path.insert(0, "tests")
-        from test_conformance import Mixed
+        from bench.testing import Mixed
         from bench.registry import Registry
         problem = Mixed()
         out = []
@@ -92,7 +92,7 @@ def test_a_used_up_space_gives_no_more_trials(tmp_path, monkeypatch):
 
 
 def test_smac_hyperband_incumbent_is_the_best_at_the_highest_fidelity():
-    from test_conformance import Mixed
+    from bench.testing import Mixed
 
     problem = Mixed()
     optimizer = REGISTRY.optimizer("smac-hyperband").create(problem, problem.select_objectives(("loss",)), seed=0,
