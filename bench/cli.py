@@ -410,7 +410,7 @@ def leaderboard() -> None:
     """Build the leaderboard, publish the official board, accept outside submissions."""
     from bench.hookspecs import require
 
-    require(("pandas", "matplotlib", "autorank", "pymoo"), "bench-llm[leaderboard]", "bench leaderboard")
+    require(("pandas", "matplotlib", "autorank", "baycomp", "pymoo"), "bench-llm[leaderboard]", "bench leaderboard")
 
 
 @leaderboard.command("build")

@@ -367,6 +367,13 @@ class Table:
                                                                if self.fidelity_column else "")})
         raise ValueError(f"unknown lookup policy {policy!r}; one of {POLICIES}")
 
+    def best_measured(self) -> dict[str, float]:
+        """Each objective's best measured value at the top level (the manifest gives the direction)."""
+        top = [i for i, level in enumerate(self.level_of) if level == self.levels[-1] and self.status[i] == "ok"]
+        directions = {o["name"]: o.get("direction", "min") for o in self.manifest["objectives"]}
+        pick = {"max": max, "min": min}
+        return {o: float(pick[directions[o]](self.values[o][i] for i in top)) for o in self.objectives}
+
     def noise_sd(self, objective: str, level: float | None, mean: float) -> float:
         """The standard deviation of one real evaluation around ``mean``, from the manifest's noise model: the
         evaluation set's binomial sampling error (for a proportion: mean (1 - mean) / items) and, where repeats
@@ -389,12 +396,15 @@ class Table:
     def observe(self, result: Result, config: dict[str, Any], seed: int) -> Result:
         """What a real evaluation would return for a configuration the table did not measure: the prediction
         plus noise drawn from the noise model, clipped to the objective's bounds, the same for the same (run
-        seed, configuration, level) and so reproducible and resumable. The noise-free prediction stays in
+        seed, configuration, level) and so reproducible, resumable and checkable from a submission. The noise-free prediction stays in
         ``extra["noise_free"]``. A measured row (exact or nearest) is returned as measured: it is a real
         observation already."""
         if result.source != "surrogate" or not result.ok:
             return result
-        key = json.dumps([seed, sorted(config.items()), result.fidelity], default=str)
+        # keyed on the configuration's point in the unit cube to 1e-9, so the same configuration gives the same draw
+        # however it was typed or rounded (an optimizer's numpy values, ConfigSpace's rounding, a Parquet round trip)
+        point = [None if math.isnan(u) else round(float(u), 9) for u in to_unit(self.space, config)]
+        key = json.dumps([seed, point, result.fidelity])
         rng = np.random.default_rng(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little"))
         bounds = {o["name"]: o.get("bounds") for o in self.manifest["objectives"]}
         observed, sds = {}, {}

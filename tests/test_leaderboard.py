@@ -415,3 +415,45 @@ def test_a_sigkilled_publish_leaves_no_pool_worker_running(tmp_path):
     for worker in alive:
         worker.kill()
     assert not alive, "pool workers outlived their SIGKILLed publish by 10 s"
+
+
+# ------------------------------------------------------------------ practical equivalence
+
+def constructed_board(gap: float, noise: float = 0.01):
+    """Three optimizers on a made-up problem whose one evaluation has noise SD ``noise``: random far behind,
+    a and b with b ahead of a by ``gap`` on every seed (plus seed-to-seed jitter well below the noise)."""
+    import pandas as pd
+
+    from bench.analysis.data import Board, describe_run
+
+    rng = np.random.default_rng(1)
+    objective = {"name": "score", "direction": "max", "bounds": None, "optimum": None}
+    runs, rows = [], []
+    for optimizer, level in (("random", 0.5), ("a", 0.8), ("b", 0.8 + gap)):
+        for seed in range(10):
+            run_id = len(runs) + 1
+            card = {"problem": "test/made-up", "optimizer": optimizer, "seed": seed, "budget": 4.0, "mode": "table",
+                    "optimized_objectives": ["score"], "suite_version": "0",
+                    "problem_info": {"objectives": [objective], "noise_sd": {"score": noise}}}
+            runs.append(describe_run(card, run_id, {"origin": "constructed"}))
+            final = level + rng.normal(0, noise / 20)
+            for number, value in enumerate(np.linspace(0.3, final, 4)):
+                rows.append({"problem": "test/made-up", "optimizer": optimizer, "seed": seed, "mode": "table",
+                             "run_id": run_id, "number": number, "status": "ok", "error": None, "source": "table",
+                             "fidelity": None, "cost": 1.0, "worker": 0, "start": float(number),
+                             "end": float(number + 1), "table_sha256": None, "objective.score": value})
+    return Board(runs, pd.DataFrame(rows))
+
+
+def test_a_gap_below_the_noise_is_called_equivalent_and_ten_times_the_noise_names_the_winner():
+    from bench.analysis.metrics import build_tasks, summarize
+
+    [close] = build_tasks(constructed_board(gap=0.002))
+    verdict = summarize(close)["equivalence"]
+    assert verdict["best"] == "b" and verdict["decisions"]["a"]["decision"] == "equivalent"
+    assert verdict["decisions"]["random"]["decision"] == "worse"
+    assert verdict["verdict"] == "indistinguishable within measurement noise: b, a"
+    [apart] = build_tasks(constructed_board(gap=0.1))
+    verdict = summarize(apart)["equivalence"]
+    assert verdict["decisions"]["a"]["decision"] == "worse" and verdict["tied_with_best"] == ["b"]
+    assert verdict["verdict"] == "b wins: every other optimizer is worse beyond the measurement noise"

@@ -141,7 +141,7 @@ def test_the_example_plugin_passes_bench_testing_from_its_own_tests_in_a_fresh_v
         (["run", "lora-hpo/llama-3.2-1b-alpaca", "--mode", "live", "-o", "random"],
          "problem lora-hpo/llama-3.2-1b-alpaca in live mode needs torch, transformers, peft, lm_eval, not installed"
          " here: pip install 'bench-llm[live]'"),
-        (["leaderboard", "build", "--out", "board"], "bench leaderboard needs pandas, matplotlib, autorank, pymoo, not"
+        (["leaderboard", "build", "--out", "board"], "bench leaderboard needs pandas, matplotlib, autorank, baycomp, pymoo, not"
                                                     " installed here: pip install 'bench-llm[leaderboard]'"),
     ]:
         out = subprocess.run([bench, *args], capture_output=True, text=True, cwd=tmp_path, env=env)

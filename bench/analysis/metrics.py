@@ -274,12 +274,60 @@ def summarize(task: Task) -> dict[str, Any]:
                "rows": rows, "series": series}
     if task.multi:
         summary["reference_point"] = [float(v) for v in task.reference]
+    if (noise := _noise_sd(task)) is not None and len(common) >= 5 and len(by_optimizer) >= 2:
+        summary["equivalence"] = equivalence({n: paired[n][:, -1] for n in by_optimizer}, noise / norm.scale,
+                                             [row["optimizer"] for row in rows])
+        summary["equivalence"]["noise_sd"] = noise
     if len(by_optimizer) >= 3 and len(common) >= 5:
         result = critical_difference({n: paired[n][:, -1] for n in by_optimizer})
         summary["test"] = {"omnibus": result.omnibus, "posthoc": result.posthoc, "pvalue": float(result.pvalue),
                            "critical_difference": float(result.cd), "alpha": ALPHA, "blocks": len(common)}
         summary["cd_result"] = result
     return summary
+
+
+EQUIVALENCE_SAMPLES = 10_000
+
+
+def _noise_sd(task: Task) -> float | None:
+    """One evaluation's noise SD in the objective's units, as the problem's run card records it (a table's noise
+    model near its best measurement); None for several objectives or where no card records it."""
+    if task.multi:
+        return None
+    recorded = task.runs[0]["card"]["problem_info"].get("noise_sd") or {}
+    return recorded.get(task.objectives[0].name)
+
+
+def equivalence(final: dict[str, np.ndarray], rope: float, order: list[str]) -> dict[str, Any]:
+    """Each optimizer against the first in ``order`` (the best by mean rank) on paired final regret: Bayesian
+    signed-rank posteriors (baycomp's, as autorank uses it) with a region of practical equivalence ``rope``
+    (regret units: one evaluation's noise), and the verdict the data support: a winner only if every other
+    optimizer is worse beyond the noise with probability >= 1 - ALPHA."""
+    from baycomp import SignedRankTest
+
+    best = order[0]
+    decisions = {}
+    for name in order[1:]:
+        # baycomp's probabilities that x - y lies above the rope, within it, below it; x is this optimizer's final
+        # regret, y the best's, and lower regret is better
+        worse, equal, better = SignedRankTest(x=final[name], y=final[best], rope=rope, nsamples=EQUIVALENCE_SAMPLES,
+                                              random_state=0).probs()
+        decision = ("worse" if worse >= 1 - ALPHA else "equivalent" if equal >= 1 - ALPHA
+                    else "better" if better >= 1 - ALPHA else "inconclusive")
+        decisions[name] = {"p_worse": float(worse), "p_equivalent": float(equal), "p_better": float(better),
+                           "decision": decision}
+    tied = [best] + [n for n, d in decisions.items() if d["decision"] != "worse"]
+    if len(tied) == 1:
+        verdict = f"{best} wins: every other optimizer is worse beyond the measurement noise"
+    else:
+        equivalent = [n for n in tied[1:] if decisions[n]["decision"] == "equivalent"]
+        verdict = (f"indistinguishable within measurement noise: {', '.join([best] + equivalent)}" if equivalent
+                   else f"no winner: {best} leads") + (
+            f"; undecided against {', '.join(n for n in tied[1:] if n not in equivalent)}"
+            if len(tied) > 1 + len(equivalent) else "")
+    return {"method": "Bayesian signed-rank test on paired final regret (baycomp), ROPE = one evaluation's noise SD",
+            "rope": float(rope), "alpha": ALPHA, "best": best, "decisions": decisions, "tied_with_best": tied,
+            "verdict": verdict}
 
 
 def _final_value(task: Task, run: dict[str, Any]) -> float:

@@ -245,18 +245,29 @@ def _ci(row: dict[str, Any], key: str, digits: int = 3) -> str:
 
 def _table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     value = summary["value_name"]
-    headers = ["optimizer", "mean rank", "final regret", "AUC", f"final {value}", "seeds", "trials", "failed",
-               "measured", "origin"]
+    headers = ["optimizer", "mean rank", "final regret", "AUC", f"final {value}", "against the best (noise)", "seeds",
+               "trials", "failed", "measured", "origin"]
+    decisions = summary.get("equivalence", {}).get("decisions", {})
     rows = [[row["optimizer"], _ci(row, "rank", 2), _ci(row, "regret"), _ci(row, "auc"), _ci(row, "value", 4),
-             row["seeds"], row["trials"], f"{row['failed_share']:.0%}", f"{row['measured_share']:.0%}",
-             "; ".join(row["origin"])] for row in summary["rows"]]
+             _against(decisions.get(row["optimizer"])) if decisions else "-", row["seeds"], row["trials"],
+             f"{row['failed_share']:.0%}", f"{row['measured_share']:.0%}", "; ".join(row["origin"])]
+            for row in summary["rows"]]
     return headers, rows
+
+
+def _against(decision: dict[str, Any] | None) -> str:
+    """An optimizer against the best: the decision and its posterior probability."""
+    if decision is None:
+        return "(the best)"
+    p = {"worse": "p_worse", "equivalent": "p_equivalent", "better": "p_better"}.get(decision["decision"])
+    return f"{decision['decision']} ({decision[p]:.2f})" if p else (
+        f"inconclusive (worse {decision['p_worse']:.2f}, equivalent {decision['p_equivalent']:.2f})")
 
 
 def _overview(summaries) -> tuple[list[str], list[list[str]]]:
     """One row per task: the best optimizer by mean rank, and which others the Nemenyi test cannot separate from it."""
     headers = ["problem", "objectives", "best (mean rank)", "its final regret", "Friedman p",
-               "not significantly worse than the best (Nemenyi)"]
+               "not significantly worse than the best (Nemenyi)", "verdict within measurement noise"]
     rows = []
     for task, summary in summaries:
         best = summary["rows"][0]
@@ -265,7 +276,8 @@ def _overview(summaries) -> tuple[list[str], list[list[str]]]:
                 if test and "rank" in row and row["rank"] - best["rank"] <= test["critical_difference"]]
         rows.append([task.problem, " + ".join(o["name"] for o in summary["objectives"]),
                      f"{best['optimizer']} ({best.get('rank', float('nan')):.2f})", _ci(best, "regret"),
-                     f"{test['pvalue']:.3g}" if test else "-", ", ".join(tied) if test else "-"])
+                     f"{test['pvalue']:.3g}" if test else "-", ", ".join(tied) if test else "-",
+                     summary["equivalence"]["verdict"] if "equivalence" in summary else "-"])
     return headers, rows
 
 
@@ -285,6 +297,10 @@ def _task_intro(summary: dict[str, Any]) -> str:
         verdict = "differ" if test["pvalue"] < test["alpha"] else "do not differ significantly"
         text += (f" Friedman test over {test['blocks']} seeds: p = {test['pvalue']:.3g}, the optimizers {verdict}"
                  f" at alpha {test['alpha']}; Nemenyi critical difference of mean ranks {test['critical_difference']:.2f}.")
+    if "equivalence" in summary:
+        eq = summary["equivalence"]
+        text += (f" Practical equivalence ({eq['method']}): one evaluation's noise is {eq['noise_sd']:.4g} in"
+                 f" {described[0].name}, {eq['rope']:.3g} in regret; {eq['verdict']}.")
     return text
 
 

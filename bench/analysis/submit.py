@@ -173,7 +173,8 @@ def _check_trials(refuse, rows, run: dict[str, Any], card: dict[str, Any], probl
         config = {name: (int(row[f"config.{name}"]) if name in integer else row[f"config.{name}"])
                   for name in problem.space if _present(row[f"config.{name}"])}
         try:
-            expected = problem.evaluate(validate(problem.space, config), None, run["seed"])
+            validate(problem.space, config)  # in the space; evaluated as stored, as the run evaluated it (unrounded)
+            expected = problem.evaluate(config, None, run["seed"])
         except InvalidConfiguration as exc:
             refuse(f"{where}: {exc}")
         if row["status"] != expected.status.value:

@@ -71,7 +71,10 @@ class LoraHPO(Problem):
     def provenance(self):
         if self.mode == "table":
             return {"table": self.table.name, "table_sha256": self.table.sha256, "table_files": self.table.files,
-                    "lookup": self.lookup, "surrogate": self.surrogate, "noise": self.noise}
+                    "lookup": self.lookup, "surrogate": self.surrogate, "noise": self.noise,
+                    # one evaluation's noise near the best measurement: the board's region of practical equivalence
+                    "noise_sd": {o: self.table.noise_sd(o, self.table.levels[-1], best)
+                                 for o, best in self.table.best_measured().items()}}
         from importlib.metadata import version
 
         return {"live_setup": {k: v for k, v in vars(self.live.setup).items()},
