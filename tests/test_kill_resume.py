@@ -49,7 +49,8 @@ SLOWED = """
     @hookimpl
     def bench_problems():
         return [ProblemSpec("test/slow-llama-1b", "the 1B table, slowed", "bench_test_slowed:Slowed",
-                            ("hellaswag_acc",), kwargs={"inner": "lora-hpo/llama-3.2-1b-alpaca", "inner_mode": "table"}),
+                            ("hellaswag_acc", "hellaswag_acc_norm", "mmlu_acc"),
+                            kwargs={"inner": "lora-hpo/llama-3.2-1b-alpaca", "inner_mode": "table"}),
                 ProblemSpec("test/slow-hartmann6", "hartmann6, slowed", "bench_test_slowed:Slowed", ("value",),
                             multi_fidelity=True, kwargs={"inner": "synthetic/hartmann6"})]
 """
