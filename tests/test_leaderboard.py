@@ -419,9 +419,10 @@ def test_a_sigkilled_publish_leaves_no_pool_worker_running(tmp_path):
 
 # ------------------------------------------------------------------ practical equivalence
 
-def constructed_board(gap: float, noise: float = 0.01):
+def constructed_board(gap: float, noise: float = 0.01, problem: str = "test/made-up", others: tuple = ("a", "b")):
     """Three optimizers on a made-up problem whose one evaluation has noise SD ``noise``: random far behind,
-    a and b with b ahead of a by ``gap`` on every seed (plus seed-to-seed jitter well below the noise)."""
+    the two ``others`` with the second ahead of the first by ``gap`` on every seed (plus seed-to-seed jitter
+    well below the noise)."""
     import pandas as pd
 
     from bench.analysis.data import Board, describe_run
@@ -429,16 +430,16 @@ def constructed_board(gap: float, noise: float = 0.01):
     rng = np.random.default_rng(1)
     objective = {"name": "score", "direction": "max", "bounds": None, "optimum": None}
     runs, rows = [], []
-    for optimizer, level in (("random", 0.5), ("a", 0.8), ("b", 0.8 + gap)):
+    for optimizer, level in (("random", 0.5), (others[0], 0.8), (others[1], 0.8 + gap)):
         for seed in range(10):
             run_id = len(runs) + 1
-            card = {"problem": "test/made-up", "optimizer": optimizer, "seed": seed, "budget": 4.0, "mode": "table",
+            card = {"problem": problem, "optimizer": optimizer, "seed": seed, "budget": 4.0, "mode": "table",
                     "optimized_objectives": ["score"], "suite_version": "0",
                     "problem_info": {"objectives": [objective], "noise_sd": {"score": noise}}}
             runs.append(describe_run(card, run_id, {"origin": "constructed"}))
             final = level + rng.normal(0, noise / 20)
             for number, value in enumerate(np.linspace(0.3, final, 4)):
-                rows.append({"problem": "test/made-up", "optimizer": optimizer, "seed": seed, "mode": "table",
+                rows.append({"problem": problem, "optimizer": optimizer, "seed": seed, "mode": "table",
                              "run_id": run_id, "number": number, "status": "ok", "error": None, "source": "table",
                              "fidelity": None, "cost": 1.0, "worker": 0, "start": float(number),
                              "end": float(number + 1), "table_sha256": None, "objective.score": value})
@@ -457,3 +458,40 @@ def test_a_gap_below_the_noise_is_called_equivalent_and_ten_times_the_noise_name
     verdict = summarize(apart)["equivalence"]
     assert verdict["decisions"]["a"]["decision"] == "worse" and verdict["tied_with_best"] == ["b"]
     assert verdict["verdict"] == "b wins: every other optimizer is worse beyond the measurement noise"
+
+
+def svg_boxes(text: str) -> tuple[tuple[float, ...], tuple[float, ...], dict[str, str]]:
+    """The axes' box, the legend's box (x0, y0, x1, y1) and the legend's label -> line colour, from an SVG that
+    matplotlib wrote (svg.fonttype none keeps the labels as text)."""
+    def box(group: str) -> tuple[float, ...]:
+        start = text.index(f'<g id="{group}">')
+        path = re.search(r'<path d="([^"]+)"', text[start:]).group(1)
+        numbers = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", path)]
+        xs, ys = numbers[0::2], numbers[1::2]
+        return min(xs), min(ys), max(xs), max(ys)
+
+    legend = text[text.index('<g id="legend_1">'):]
+    colours = re.findall(r"stroke: (#[0-9a-f]{6}); stroke-width", legend)
+    labels = [label.split(" (seed")[0] for label in re.findall(r"<text[^>]*>([^<]+)</text>", legend)]
+    return box("patch_2"), box("legend_1"), dict(zip(labels, colours))
+
+
+def test_every_legend_sits_beside_its_plot_and_each_optimizer_keeps_its_colour_on_every_figure(tmp_path):
+    """Two tasks with different optimizers (b is the second of three in one, the first in the other): its
+    colour must not change between them, and no legend may cover the data."""
+    from bench.analysis.data import Board
+    from bench.analysis.render import build
+
+    board = Board.merge([constructed_board(0.1), constructed_board(0.1, problem="test/other", others=("b", "c"))])
+    build(board, tmp_path, date="2026-01-01")
+    seen: dict[str, set[str]] = {}
+    figures = [p for p in sorted((tmp_path / "figures").glob("*.svg")) if not p.name.endswith("-cd.svg")]
+    assert len(figures) == 6
+    for path in figures:
+        axes, legend, colours = svg_boxes(path.read_text())
+        assert legend[0] >= axes[2], path.name  # the legend starts right of the axes' right edge
+        assert set(colours) >= {"random", "b"}, path.name
+        for name, colour in colours.items():
+            seen.setdefault(name, set()).add(colour)
+    assert all(len(colours) == 1 for colours in seen.values()), seen
+    assert len({next(iter(c)) for c in seen.values()}) == len(seen) == 4  # random, a, b, c: four colours

@@ -37,7 +37,8 @@ def build(board, out: str | Path, date: str | None = None) -> list[Path]:
     (out / "figures").mkdir(parents=True, exist_ok=True)
     board.write(out)
     summaries = [(task, summarize(task)) for task in build_tasks(board)]
-    figures = {task.slug: _figures(task, summary, out / "figures") for task, summary in summaries}
+    style = _style(sorted({run["optimizer"] for run in board.runs}))  # one look per optimizer on every figure
+    figures = {task.slug: _figures(task, summary, out / "figures", style) for task, summary in summaries}
     _write_aggregates([s for _, s in summaries], out / "data")
     date = date or datetime.now(timezone.utc).date().isoformat()
     generated = GENERATED.format(date=date, version=__version__)
@@ -137,7 +138,8 @@ def _pyplot():
 
 
 def _style(names: list[str]) -> dict[str, dict[str, Any]]:
-    """A fixed colour and line style per optimizer (by name order), enough for 20 of them."""
+    """A colour and line style per optimizer of the board (by name order), the same on every figure; 20 colours
+    times 4 line styles."""
     plt = _pyplot()
     colors = plt.get_cmap("tab20").colors
     return {n: {"color": colors[i % 20], "linestyle": ("-", "--", ":", "-.")[(i // 10) % 4]}
@@ -150,10 +152,14 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _figures(task, summary: dict[str, Any], folder: Path) -> list[tuple[str, Path]]:
+def _legend(ax) -> None:
+    """The legend beside the axes, never over the data."""
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+
+
+def _figures(task, summary: dict[str, Any], folder: Path, style: dict[str, dict[str, Any]]) -> list[tuple[str, Path]]:
     """The task's figures as (caption, path)."""
     plt = _pyplot()
-    style = _style(task.optimizers())
     order = [row["optimizer"] for row in summary["rows"]]
     series = {(s["optimizer"], s["axis"]): s for s in summary["series"]}
     out = []
@@ -169,7 +175,7 @@ def _figures(task, summary: dict[str, Any], folder: Path) -> list[tuple[str, Pat
         ax.set_xlabel(xlabel)
         ax.set_ylabel("normalized regret (mean, 95% CI)")
         ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.legend(fontsize=7, ncol=2, loc="upper right")
+        _legend(ax)
         ax.set_title(f"{task.label}: regret over {'trials' if axis == 'trials' else 'simulated time'}")
         out.append((f"Normalized regret over {xlabel}", _save(fig, folder / f"{task.slug}-{key}.svg")))
     if "rank" in summary["rows"][0]:
@@ -180,7 +186,7 @@ def _figures(task, summary: dict[str, Any], folder: Path) -> list[tuple[str, Pat
         ax.set_xlabel("trials")
         ax.set_ylabel("mean rank over seeds (1 = best)")
         ax.invert_yaxis()
-        ax.legend(fontsize=7, ncol=2, loc="lower left")
+        _legend(ax)
         ax.set_title(f"{task.label}: ranks over trials")
         out.append(("Mean rank after each trial", _save(fig, folder / f"{task.slug}-ranks.svg")))
     if "cd_result" in summary:
@@ -211,7 +217,7 @@ def _multi_objective_figures(task, summary, folder, style, order) -> list[tuple[
         ax.plot(np.arange(1, length + 1), volumes.mean(axis=0), label=name, **style[name])
     ax.set_xlabel("trials")
     ax.set_ylabel("hypervolume (mean over seeds)")
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    _legend(ax)
     ax.set_title(f"{task.label}: hypervolume over trials")
     out = [("Hypervolume over trials", _save(fig, folder / f"{task.slug}-hypervolume.svg"))]
 
@@ -229,7 +235,7 @@ def _multi_objective_figures(task, summary, folder, style, order) -> list[tuple[
                 label=f"{name} (seed {median['seed']})", **style[name])
     ax.set_xlabel(task.objectives[0].name)
     ax.set_ylabel(task.objectives[1].name)
-    ax.legend(fontsize=7)
+    _legend(ax)
     ax.set_title(f"{task.label}: attained fronts (run with the median hypervolume)", fontsize=8)
     out.append(("Attained Pareto fronts", _save(fig, folder / f"{task.slug}-fronts.svg")))
     return out
