@@ -419,7 +419,8 @@ def test_a_sigkilled_publish_leaves_no_pool_worker_running(tmp_path):
 
 # ------------------------------------------------------------------ practical equivalence
 
-def constructed_board(gap: float, noise: float = 0.01, problem: str = "test/made-up", others: tuple = ("a", "b")):
+def constructed_board(gap: float, noise: float = 0.01, problem: str = "test/made-up", others: tuple = ("a", "b"),
+                      facts: dict | None = None):
     """Three optimizers on a made-up problem whose one evaluation has noise SD ``noise``: random far behind,
     the two ``others`` with the second ahead of the first by ``gap`` on every seed (plus seed-to-seed jitter
     well below the noise)."""
@@ -435,7 +436,7 @@ def constructed_board(gap: float, noise: float = 0.01, problem: str = "test/made
             run_id = len(runs) + 1
             card = {"problem": problem, "optimizer": optimizer, "seed": seed, "budget": 4.0, "mode": "table",
                     "optimized_objectives": ["score"], "suite_version": "0",
-                    "problem_info": {"objectives": [objective], "noise_sd": {"score": noise}}}
+                    "problem_info": {"objectives": [objective], "noise_sd": {"score": noise}, **(facts or {})}}
             runs.append(describe_run(card, run_id, {"origin": "constructed"}))
             final = level + rng.normal(0, noise / 20)
             for number, value in enumerate(np.linspace(0.3, final, 4)):
@@ -495,3 +496,22 @@ def test_every_legend_sits_beside_its_plot_and_each_optimizer_keeps_its_colour_o
             seen.setdefault(name, set()).add(colour)
     assert all(len(colours) == 1 for colours in seen.values()), seen
     assert len({next(iter(c)) for c in seen.values()}) == len(seen) == 4  # random, a, b, c: four colours
+
+
+def test_a_table_task_explains_itself_and_measures_regret_from_its_best_real_measurement():
+    from bench.analysis.metrics import build_tasks, normalizer, summarize
+    from bench.analysis.render import _task_intro
+
+    facts = {"best_measured": {"score": 0.85}, "default_value": {"score": 0.4}, "surrogate": "random-forest",
+             "surrogate_quality": {"random-forest": {"score": {"spearman": 0.93, "mae": 0.02}},
+                                   "gp": {"score": {"spearman": 0.88, "mae": 0.03}}}}
+    [task] = build_tasks(constructed_board(0.1, facts=facts))
+    norm = normalizer(task)
+    assert norm.best == -0.85  # the best real measurement, not the best value a run reached (0.9)
+    summary = summarize(task)
+    assert summary["regret_unit"] == pytest.approx(norm.random + 0.85)
+    text = _task_intro(summary)
+    assert "100% of the trial values are real measurements" in text
+    assert f"One unit of regret is {summary['regret_unit']:.4g} in score." in text
+    assert "Best real measurement: score 0.85. The default configuration: score 0.4." in text
+    assert "held-out Spearman of the families: random-forest score 0.93; gp score 0.88." in text

@@ -5,8 +5,8 @@ its post-hoc critical difference (autorank).
 Every run is reduced to an anytime *loss*: for one objective, the best value so far (turned to
 minimisation); for several, minus the hypervolume of the non-dominated results so far.
 Normalized regret is ``(loss - best) / (random - best)``: 0 is the best value known for the
-task (the problem's declared optimum, or the best any run on the board reached), 1 is the median
-of random search's final value at the same budget.
+task (the problem's declared optimum, a table's best real measurement, or else the best any run on
+the board reached), 1 is the median of random search's final value at the same budget.
 """
 
 from __future__ import annotations
@@ -162,9 +162,12 @@ def normalizer(task: Task) -> Normalizer:
     else:
         seen = np.concatenate([p[:, 0] for p in task.points.values()])
         best, worst = float(np.min(seen)), float(np.max(seen))
-        optimum = task.objectives[0].optimum
-        if optimum is not None:
-            best = min(best, optimum * task.objectives[0].sign)
+        objective = task.objectives[0]
+        measured = (task.runs[0]["card"]["problem_info"].get("best_measured") or {}).get(objective.name)
+        if objective.optimum is not None:
+            best = min(best, objective.optimum * objective.sign)
+        elif measured is not None:  # a table's best real measurement, not a surrogate's (possibly better) guess
+            best = measured * objective.sign
     median = float(np.nanmedian(np.where(np.isnan(random), worst, random)))
     if median > best:
         return Normalizer(best, median, median - best, worst, "1 = random search's median final value")
@@ -274,6 +277,9 @@ def summarize(task: Task) -> dict[str, Any]:
                "rows": rows, "series": series}
     if task.multi:
         summary["reference_point"] = [float(v) for v in task.reference]
+    else:
+        summary["regret_unit"] = norm.scale  # one unit of normalized regret in the objective's own units
+    summary["table"] = _table_facts(task)
     if (noise := _noise_sd(task)) is not None and len(common) >= 5 and len(by_optimizer) >= 2:
         summary["equivalence"] = equivalence({n: paired[n][:, -1] for n in by_optimizer}, noise / norm.scale,
                                              [row["optimizer"] for row in rows])
@@ -287,6 +293,23 @@ def summarize(task: Task) -> dict[str, Any]:
 
 
 EQUIVALENCE_SAMPLES = 10_000
+
+
+def _table_facts(task: Task) -> dict[str, Any]:
+    """What a table problem's run cards say about it, for the board to explain its numbers: the surrogate family
+    the runs used and every family's held-out quality, the best real measurement and the default
+    configuration's value (the optimized objectives), and the share of trial values that were measurements."""
+    info = task.runs[0]["card"]["problem_info"]
+    names = [o.name for o in task.objectives]
+    facts: dict[str, Any] = {"measured_share": sum(task.measured.values()) / max(1, sum(map(len, task.ends.values())))}
+    for key in ("best_measured", "default_value"):
+        if info.get(key):
+            facts[key] = {n: info[key][n] for n in names}
+    if info.get("surrogate_quality"):
+        facts["surrogate"] = info.get("surrogate")
+        facts["surrogate_quality"] = {family: {n: quality[n] for n in names}
+                                      for family, quality in info["surrogate_quality"].items()}
+    return facts
 
 
 def _noise_sd(task: Task) -> float | None:

@@ -19,8 +19,9 @@ from bench import __version__
 
 GENERATED = "Generated on {date} by bench {version}."
 SVG_SALT = "bench-leaderboard"
-REGRET_NOTE = ("Normalized regret: 0 = the best value known for the problem (its declared optimum, or the best "
-               "value any run on this board reached), 1 = the median of random search's final value at the same "
+REGRET_NOTE = ("Normalized regret: 0 = the best value known for the problem (its declared optimum, a table's best "
+               "real measurement, or else the best value any run on this board reached; below 0 = better than any "
+               "real measurement, which only a surrogate's prediction can be), 1 = the median of random search's final value at the same "
                "budget; lower is better, below 1 beats random search's median. With several objectives the value is "
                "the hypervolume (pymoo) of the results so far against the reference point shown. Intervals are "
                "95% percentile-bootstrap intervals of the mean over seeds. Rank: per seed, 1 = lowest final regret; "
@@ -303,10 +304,27 @@ def _task_intro(summary: dict[str, Any]) -> str:
         verdict = "differ" if test["pvalue"] < test["alpha"] else "do not differ significantly"
         text += (f" Friedman test over {test['blocks']} seeds: p = {test['pvalue']:.3g}, the optimizers {verdict}"
                  f" at alpha {test['alpha']}; Nemenyi critical difference of mean ranks {test['critical_difference']:.2f}.")
+    text += _table_text(summary, described)
     if "equivalence" in summary:
         eq = summary["equivalence"]
         text += (f" Practical equivalence ({eq['method']}): one evaluation's noise is {eq['noise_sd']:.4g} in"
                  f" {described[0].name}, {eq['rope']:.3g} in regret; {eq['verdict']}.")
+    return text
+
+
+def _table_text(summary: dict[str, Any], described) -> str:
+    """The table facts behind a task's numbers, where its run cards record them."""
+    facts, names = summary.get("table", {}), [o.name for o in described]
+    text = f" {facts['measured_share']:.0%} of the trial values are real measurements." if facts else ""
+    if "regret_unit" in summary:
+        text += f" One unit of regret is {summary['regret_unit']:.4g} in {names[0]}."
+    for key, label in (("best_measured", "best real measurement"), ("default_value", "the default configuration")):
+        if key in facts:
+            text += f" {label.capitalize()}: " + ", ".join(f"{n} {facts[key][n]:.4g}" for n in names) + "."
+    if "surrogate_quality" in facts:
+        text += (f" Unmeasured configurations answered by the {facts['surrogate']} surrogate; held-out Spearman of"
+                 " the families: " + "; ".join(f"{family} " + ", ".join(f"{n} {q[n]['spearman']}" for n in names)
+                                                for family, q in facts["surrogate_quality"].items()) + ".")
     return text
 
 

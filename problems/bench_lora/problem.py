@@ -74,7 +74,15 @@ class LoraHPO(Problem):
                     "lookup": self.lookup, "surrogate": self.surrogate, "noise": self.noise,
                     # one evaluation's noise near the best measurement: the board's region of practical equivalence
                     "noise_sd": {o: self.table.noise_sd(o, self.table.levels[-1], best)
-                                 for o, best in self.table.best_measured().items()}}
+                                 for o, best in self.table.best_measured().items()},
+                    # what the board explains a table problem by: its best real measurement, the space's default
+                    # configuration's (noise-free) value, and each surrogate family's held-out quality
+                    "best_measured": self.table.best_measured(),
+                    "default_value": self.table.lookup(dict(self.space.get_default_configuration()), 0,
+                                                       self.lookup, None, self.surrogate).objectives,
+                    "surrogate_quality": {family: {o: {k: q[k] for k in ("spearman", "mae")}
+                                                   for o, q in entry["quality"].items()}
+                                          for family, entry in self.table.manifest.get("surrogates", {}).items()}}
         from importlib.metadata import version
 
         return {"live_setup": {k: v for k, v in vars(self.live.setup).items()},
