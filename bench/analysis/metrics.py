@@ -234,6 +234,35 @@ def critical_difference(final: dict[str, np.ndarray]):
         return autorank(pd.DataFrame(final), alpha=ALPHA, order="ascending", force_mode="nonparametric")
 
 
+def across_tasks(tasks: list[Task]) -> dict[str, Any] | None:
+    """One verdict across the board's single-objective tasks: the optimizers present in all of them, ranked on
+    final regret with every (task, seed) as a block (Friedman + Nemenyi); None with fewer than 3 such
+    optimizers or 5 blocks."""
+    singles = [task for task in tasks if not task.multi]
+    if not singles:
+        return None
+    names = sorted(set.intersection(*(set(task.optimizers()) for task in singles)))
+    finals: dict[str, list[float]] = {name: [] for name in names}
+    blocks = 0
+    for task in singles:
+        norm = normalizer(task)
+        by_seed = {(r["optimizer"], r["seed"]): r for r in task.runs}
+        seeds = sorted(set.intersection(*({s for o, s in by_seed if o == name} for name in names)))
+        for seed in seeds:
+            for name in names:
+                finals[name].append(float(padded(task, [by_seed[(name, seed)]], norm)[0, -1]))
+        blocks += len(seeds)
+    if len(names) < 3 or blocks < 5:
+        return None
+    result = critical_difference({name: np.array(values) for name, values in finals.items()})
+    ranks = result.rankdf["meanrank"].to_dict()
+    return {"tasks": [task.label for task in singles], "blocks": blocks, "pvalue": float(result.pvalue),
+            "critical_difference": float(result.cd), "alpha": ALPHA,
+            "rows": [{"optimizer": name, "rank": float(ranks[name]), "regret": float(np.mean(finals[name]))}
+                     for name in sorted(names, key=lambda n: (ranks[n], n))],
+            "cd_result": result}
+
+
 def summarize(task: Task) -> dict[str, Any]:
     """The task's aggregated results: per optimizer, curves and statistics over seeds."""
     from bench.analysis.data import origin_label

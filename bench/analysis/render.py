@@ -32,19 +32,24 @@ REGRET_NOTE = ("Normalized regret: 0 = the best value known for the problem (its
 
 def build(board, out: str | Path, date: str | None = None) -> list[Path]:
     """Write the board's data, figures and pages into ``out``; return the files written."""
-    from bench.analysis.metrics import build_tasks, summarize
+    from bench.analysis.metrics import across_tasks, build_tasks, summarize
 
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     board.write(out)
-    summaries = [(task, summarize(task)) for task in build_tasks(board)]
+    tasks = build_tasks(board)
+    summaries = [(task, summarize(task)) for task in tasks]
+    overall = across_tasks(tasks)
     style = _style(sorted({run["optimizer"] for run in board.runs}))  # one look per optimizer on every figure
     figures = {task.slug: _figures(task, summary, out / "figures", style) for task, summary in summaries}
+    if overall:
+        figures["across"] = [("Critical-difference diagram across problems",
+                              _cd_figure(overall, "all single-objective problems", out / "figures" / "across-cd.svg"))]
     _write_aggregates([s for _, s in summaries], out / "data")
     date = date or datetime.now(timezone.utc).date().isoformat()
     generated = GENERATED.format(date=date, version=__version__)
-    (out / "README.md").write_text(_readme(board, summaries, figures, generated))
-    (out / "index.html").write_text(_html(board, summaries, figures, out, generated))
+    (out / "README.md").write_text(_readme(board, summaries, overall, figures, generated))
+    (out / "index.html").write_text(_html(board, summaries, overall, figures, out, generated))
     return sorted(p for p in out.rglob("*") if p.is_file())
 
 
@@ -191,17 +196,23 @@ def _figures(task, summary: dict[str, Any], folder: Path, style: dict[str, dict[
         ax.set_title(f"{task.label}: ranks over trials")
         out.append(("Mean rank after each trial", _save(fig, folder / f"{task.slug}-ranks.svg")))
     if "cd_result" in summary:
-        from autorank import plot_stats
-
-        fig, ax = plt.subplots(figsize=(7, 0.35 * len(order) + 1.2))
-        plot_stats(summary["cd_result"], allow_insignificant=True, ax=ax)
-        test = summary["test"]
-        ax.set_title(f"{task.label}: critical difference {test['critical_difference']:.2f} "
-                     f"(Friedman p = {test['pvalue']:.2g}, Nemenyi, {test['blocks']} seeds)", fontsize=8)
-        out.append(("Critical-difference diagram of final regret", _save(fig, folder / f"{task.slug}-cd.svg")))
+        test = {**summary["test"], "cd_result": summary["cd_result"], "rows": summary["rows"]}
+        out.append(("Critical-difference diagram of final regret",
+                    _cd_figure(test, task.label, folder / f"{task.slug}-cd.svg", "seeds")))
     if task.multi:
         out += _multi_objective_figures(task, summary, folder, style, order)
     return out
+
+
+def _cd_figure(test: dict[str, Any], label: str, path: Path, blocks: str = "task x seed blocks") -> Path:
+    """autorank's critical-difference diagram of a Friedman + Nemenyi result."""
+    from autorank import plot_stats
+
+    fig, ax = _pyplot().subplots(figsize=(7, 0.35 * len(test["rows"]) + 1.2))
+    plot_stats(test["cd_result"], allow_insignificant=True, ax=ax)
+    ax.set_title(f"{label}: critical difference {test['critical_difference']:.2f} "
+                 f"(Friedman p = {test['pvalue']:.2g}, Nemenyi, {test['blocks']} {blocks})", fontsize=8)
+    return _save(fig, path)
 
 
 def _multi_objective_figures(task, summary, folder, style, order) -> list[tuple[str, Path]]:
@@ -348,12 +359,25 @@ def _provenance(board) -> list[str]:
     return lines
 
 
-def _readme(board, summaries, figures, generated: str) -> str:
+def _across(overall: dict[str, Any]) -> tuple[str, list[str], list[list[str]]]:
+    """The across-problems section: a sentence, and a row per optimizer."""
+    text = (f"Optimizers run on every single-objective problem ({'; '.join(overall['tasks'])}), ranked on final "
+            f"regret with each problem and seed a block ({overall['blocks']} blocks): Friedman p = "
+            f"{overall['pvalue']:.3g}, Nemenyi critical difference of mean ranks {overall['critical_difference']:.2f}.")
+    rows = [[row["optimizer"], f"{row['rank']:.2f}", f"{row['regret']:.3f}"] for row in overall["rows"]]
+    return text, ["optimizer", "mean rank", "mean final regret"], rows
+
+
+def _readme(board, summaries, overall, figures, generated: str) -> str:
     from tabulate import tabulate
 
     lines = ["# bench leaderboard", "", generated, "", REGRET_NOTE, ""]
     lines += [f"- {line}" for line in _provenance(board)] + [""]
     lines += ["## Overview", "", tabulate(*reversed(_overview(summaries)), tablefmt="github"), ""]
+    if overall:
+        text, headers, rows = _across(overall)
+        lines += ["## Across problems", "", text, "", tabulate(rows, headers, tablefmt="github"), ""]
+        lines += [f"![{caption}](figures/{path.name})" for caption, path in figures["across"]] + [""]
     for task, summary in summaries:
         headers, rows = _table(summary)
         lines += [f"## {task.label}", "", _task_intro(summary), "", tabulate(rows, headers, tablefmt="github"), ""]
@@ -367,7 +391,7 @@ th{background:#f2f2f2}figure{margin:1em 0}figure img{max-width:100%}figcaption{f
 .generated{color:#777;font-size:0.85em}"""
 
 
-def _html(board, summaries, figures, out: Path, generated: str) -> str:
+def _html(board, summaries, overall, figures, out: Path, generated: str) -> str:
     from tabulate import tabulate
 
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', "<title>bench leaderboard</title>",
@@ -375,11 +399,13 @@ def _html(board, summaries, figures, out: Path, generated: str) -> str:
              f'<p class="generated">{html.escape(generated)}</p>', f"<p>{html.escape(REGRET_NOTE)}</p>", "<ul>"]
     parts += [f"<li>{html.escape(line)}</li>" for line in _provenance(board)] + ["</ul>"]
     parts += ["<h2>Overview</h2>", tabulate(*reversed(_overview(summaries)), tablefmt="html")]
-    for task, summary in summaries:
-        headers, rows = _table(summary)
-        parts += [f'<section id="{html.escape(task.slug)}"><h2>{html.escape(task.label)}</h2>',
-                  f"<p>{html.escape(_task_intro(summary))}</p>", tabulate(rows, headers, tablefmt="html")]
-        for caption, path in figures[task.slug]:
+    sections = [(task.slug, task.label, _task_intro(summary), *_table(summary)) for task, summary in summaries]
+    if overall:
+        sections.insert(0, ("across", "Across problems", *_across(overall)))
+    for slug, label, intro, headers, rows in sections:
+        parts += [f'<section id="{html.escape(slug)}"><h2>{html.escape(label)}</h2>',
+                  f"<p>{html.escape(intro)}</p>", tabulate(rows, headers, tablefmt="html")]
+        for caption, path in figures[slug]:
             data = base64.b64encode(path.read_bytes()).decode()
             parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/svg+xml;base64,{data}">'
                          f"<figcaption>{html.escape(caption)}</figcaption></figure>")
