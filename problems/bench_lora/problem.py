@@ -70,14 +70,15 @@ class LoraHPO(Problem):
 
     def provenance(self):
         if self.mode == "table":
+            best = self.table.best_measured()
             return {"table": self.table.name, "table_sha256": self.table.sha256, "table_files": self.table.files,
                     "lookup": self.lookup, "surrogate": self.surrogate, "noise": self.noise,
                     # one evaluation's noise near the best measurement: the board's region of practical equivalence
-                    "noise_sd": {o: self.table.noise_sd(o, self.table.levels[-1], best)
-                                 for o, best in self.table.best_measured().items()},
+                    "noise_sd": {o: self.table.noise_sd(o, self.table.levels[-1], value)
+                                 for o, value in best.items()},
                     # what the board explains a table problem by: its best real measurement, the space's default
                     # configuration's (noise-free) value, and each surrogate family's held-out quality
-                    "best_measured": self.table.best_measured(),
+                    "best_measured": best,
                     "default_value": self.table.lookup(dict(self.space.get_default_configuration()), 0,
                                                        self.lookup, None, self.surrogate).objectives,
                     "surrogate_quality": {family: {o: {k: q[k] for k in ("spearman", "mae")}
