@@ -4,6 +4,9 @@ The core imports no torch, transformers, smac or nevergrad: those load lazily,
 only when a problem or optimizer that needs them is created.
 """
 
+import os
+from pathlib import Path
+
 __version__ = "0.1.0"
 
 _API = ("run", "results", "objective", "EvaluationFailed")
@@ -16,3 +19,9 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     raise AttributeError(f"module 'bench' has no attribute {name!r}")
+
+
+def cache_dir(name: str) -> Path:
+    """A folder of the user's cache for what bench derives once per machine (converted weights, compiled
+    kernels): rebuilt if deleted, never shipped."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bench" / name

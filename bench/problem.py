@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 
 from ConfigSpace import ConfigurationSpace
 
-from bench.space import Fidelity, InvalidConfiguration, validate
+from bench.space import Fidelity, InvalidConfiguration, check
 from bench.trial import Result, Status, Trial
 
 
@@ -82,7 +82,7 @@ class Problem(ABC):
         fidelity = trial.fidelity
         started = time.perf_counter()
         try:
-            validate(self.space, trial.config)
+            check(self.space, trial.config)
             if self.fidelity is not None:
                 fidelity = self.fidelity.check(self.fidelity.max if fidelity is None else fidelity)
         except InvalidConfiguration as exc:

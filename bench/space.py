@@ -9,7 +9,8 @@ distance-based lookup uses, so they agree on what "uniform" and "near" mean.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,55 @@ def validate(space: ConfigurationSpace, config: Mapping[str, Any]) -> dict[str, 
     return {name: native(value) for name, value in checked.items()}
 
 
+def check(space: ConfigurationSpace, config: Mapping[str, Any]) -> None:
+    """Raise InvalidConfiguration unless ``config`` is in ``space``, as ``validate`` would: a plain configuration
+    (every parameter, of its exact Python type, inside its bounds or among its choices, in a space without
+    conditions or forbidden clauses) is accepted at a lookup's speed; anything else goes through ``validate``,
+    which decides, so every refusal reads the same."""
+    rules = _plan(space).rules
+    try:
+        if rules is not None and config.keys() == rules.keys() and all(rules[k](v) for k, v in config.items()):
+            return
+    except TypeError:  # an unhashable value: ``validate`` says what is wrong with it
+        pass
+    validate(space, config)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What ``check`` and ``to_unit`` need of a space, read from its hyperparameters once."""
+
+    rules: dict[str, Callable[[Any], bool]] | None  # per parameter, a test its plain values pass; None: ask ConfigSpace
+    unit: tuple[tuple[str, Callable[[Any], float]], ...]  # per parameter in space order, its map to [0, 1]
+
+
+_PLANS: dict[int, tuple[Any, tuple[int, int, int], _Plan]] = {}
+
+
+def _plan(space: ConfigurationSpace) -> _Plan:
+    """The space's plan, kept per live space object (spaces are unhashable) and made again when one grows."""
+    shape = (len(space), len(space.conditions), len(space.forbidden_clauses))
+    entry = _PLANS.get(id(space))
+    if entry is None or entry[0]() is not space or entry[1] != shape:
+        rules = {}
+        for hp in space.values():
+            if isinstance(hp, (FloatHyperparameter, IntegerHyperparameter)):
+                kind = float if isinstance(hp, FloatHyperparameter) else int
+                rules[hp.name] = lambda v, kind=kind, lo=hp.lower, hi=hp.upper: type(v) is kind and lo <= v <= hi
+            elif isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter, Constant)):
+                options = hp.choices if isinstance(hp, CategoricalHyperparameter) else (
+                    hp.sequence if isinstance(hp, OrdinalHyperparameter) else (hp.value,))
+                rules[hp.name] = lambda v, allowed=frozenset((type(o), o) for o in options): (type(v), v) in allowed
+            else:
+                rules = None
+                break
+        plan = _Plan(None if rules is None or shape[1] or shape[2] else rules,
+                     tuple((hp.name, _unit_map(hp)) for hp in space.values()))
+        entry = (weakref.ref(space, lambda _, key=id(space): _PLANS.pop(key, None)), shape, plan)
+        _PLANS[id(space)] = entry
+    return entry[2]
+
+
 def distinct_values(hp) -> float:
     """How many different values a hyperparameter can take (inf for floats)."""
     if isinstance(hp, Constant):
@@ -102,17 +152,21 @@ def _from_unit(hp, u: float) -> Any:
     raise TypeError(f"unsupported hyperparameter type {type(hp).__name__}")
 
 
-def _to_unit(hp, value: Any) -> float:
+def _unit_map(hp) -> Callable[[Any], float]:
+    """The map of one parameter's values to [0, 1] that ``to_unit`` applies."""
     if isinstance(hp, Constant):
-        return 0.5
+        return lambda value: 0.5
     if isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter)):
         options = list(hp.choices if isinstance(hp, CategoricalHyperparameter) else hp.sequence)
-        return (options.index(value) + 0.5) / len(options)
+        return lambda value: (options.index(value) + 0.5) / len(options)
     if isinstance(hp, IntegerHyperparameter) and not hp.log:
-        return (value - hp.lower + 0.5) / (hp.upper - hp.lower + 1)
+        low, cells = hp.lower, hp.upper - hp.lower + 1
+        return lambda value: (value - low + 0.5) / cells
     if hp.log:
-        return (math.log(value) - math.log(hp.lower)) / (math.log(hp.upper) - math.log(hp.lower))
-    return (value - hp.lower) / (hp.upper - hp.lower)
+        low, span = math.log(hp.lower), math.log(hp.upper) - math.log(hp.lower)
+        return lambda value: (math.log(value) - low) / span
+    low, span = hp.lower, hp.upper - hp.lower
+    return lambda value: (value - low) / span
 
 
 def from_unit(space: ConfigurationSpace, u: np.ndarray) -> dict[str, Any]:
@@ -130,7 +184,4 @@ def from_unit(space: ConfigurationSpace, u: np.ndarray) -> dict[str, Any]:
 
 def to_unit(space: ConfigurationSpace, config: Mapping[str, Any]) -> np.ndarray:
     """The inverse of ``from_unit`` (cell centres for integers and categoricals; NaN where inactive)."""
-    return np.array(
-        [_to_unit(hp, config[hp.name]) if hp.name in config else math.nan for hp in space.values()],
-        dtype=float,
-    )
+    return np.array([unit(config[name]) if name in config else math.nan for name, unit in _plan(space).unit], dtype=float)

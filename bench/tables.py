@@ -18,14 +18,17 @@ import json
 import math
 import os
 from dataclasses import dataclass, replace
+from functools import cache, cached_property
 from importlib.resources import files
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 from ConfigSpace import ConfigurationSpace
 
-from bench.space import InvalidConfiguration, to_unit, validate
+from bench import cache_dir
+from bench.space import InvalidConfiguration, check, to_unit
 from bench.trial import Result, Status
 
 TABLES_PACKAGE = "bench.surrogate_tables"
@@ -213,19 +216,84 @@ class Forest(_StoredArrays):
     arrays = _TREE_ARRAYS
 
     def predict(self, x: np.ndarray) -> dict[str, float]:
+        return {o: float(v[0]) for o, v in self.predict_many(x[None, :]).items()}
+
+    def predict_many(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Each objective's forest mean for the rows of ``x`` ([queries, inputs])."""
         # scikit-learn compares float32 inputs with its thresholds; do the same to match it exactly
         x = x.astype(np.float32).astype(np.float64)
-        rows = np.arange(len(self.left))
-        node = np.zeros(len(self.left), dtype=np.int32)
-        while True:
-            left = self.left[rows, node]
-            inner = left >= 0
-            if not inner.any():
-                means = self.value[rows, node].reshape(len(self.objectives), -1).mean(axis=1)
-                return {o: float(v) for o, v in zip(self.objectives, means)}
-            go_left = x[self.feature[rows, node]] <= self.threshold[rows, node]
-            node = np.where(inner, np.where(go_left, left, self.right[rows, node]), node)
+        trees = self.leaves(x).reshape(len(x), len(self.objectives), -1)
+        means = np.add.reduce(trees, axis=2) / trees.shape[2]  # numpy's mean, without its overhead
+        return {o: means[:, i] for i, o in enumerate(self.objectives)}
 
+    def leaves(self, x: np.ndarray, compiled: bool = True) -> np.ndarray:
+        """[queries, trees]: the value of the leaf each query reaches in each tree (bench/forest.c where it
+        compiles, else the same walk in numpy, one step of every tree at a time)."""
+        kernel = _forest_kernel() if compiled else None
+        trees, width = self.left.shape
+        out = np.empty((len(x), trees))
+        if kernel is not None:
+            kernel(*self._pointers[1], trees, width, x.ctypes.data, len(x), x.shape[1], out.ctypes.data)
+            return out
+        rows = np.arange(trees)
+        for q, point in enumerate(x):
+            node = np.zeros(trees, dtype=np.int32)
+            while True:
+                left = self.left[rows, node]
+                inner = left >= 0
+                if not inner.any():
+                    break
+                go_left = point[self.feature[rows, node]] <= self.threshold[rows, node]
+                node = np.where(inner, np.where(go_left, left, self.right[rows, node]), node)
+            out[q] = self.value[rows, node]
+        return out
+
+    @cached_property
+    def _pointers(self) -> tuple:
+        """The arrays bench/forest.c walks: each leaf its own two children (feature 0, threshold +inf), and each
+        tree's depth, so a walk takes a fixed number of steps."""
+        leaf = self.left < 0
+        own = np.broadcast_to(np.arange(self.left.shape[1], dtype=np.int32), self.left.shape)
+        depth = np.zeros(self.left.shape, dtype=np.int32)
+        for row in range(self.left.shape[1]):  # children come after their parent in scikit-learn's node order
+            inner = ~leaf[:, row]
+            trees = np.flatnonzero(inner)
+            depth[trees, self.left[trees, row]] = depth[trees, self.right[trees, row]] = depth[trees, row] + 1
+        children = np.stack([np.where(leaf, own, self.left), np.where(leaf, own, self.right)], axis=2)
+        arrays = (children.astype(np.int32),
+                  np.where(leaf, 0, self.feature).astype(np.int32), np.where(leaf, np.inf, self.threshold),
+                  np.ascontiguousarray(self.value, dtype=np.float64), depth.max(axis=1).astype(np.int32))
+        return arrays, tuple(a.ctypes.data for a in arrays)
+
+
+@cache
+def _forest_kernel():
+    """bench/forest.c compiled with the system's C compiler (``$CC``, else ``cc``) into the user cache on
+    first use, keyed by the source's hash; None where it cannot be (no compiler), and numpy walks instead."""
+    import ctypes
+    import platform
+    import subprocess
+    import tempfile
+
+    source = Path(__file__).with_name("forest.c")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    library = cache_dir("kernels") / f"forest-{digest}-{platform.system()}-{platform.machine()}.so"
+    if not library.exists():
+        library.parent.mkdir(parents=True, exist_ok=True)
+        handle, staged = tempfile.mkstemp(suffix=".so", dir=library.parent)
+        os.close(handle)
+        try:  # staged and renamed, so a concurrent first use never loads half a file
+            subprocess.run([os.environ.get("CC") or "cc", "-O2", "-shared", "-fPIC", "-o", staged, str(source)],
+                           check=True, capture_output=True, timeout=120)
+            os.replace(staged, library)
+        except (OSError, subprocess.SubprocessError):
+            Path(staged).unlink(missing_ok=True)
+            return None
+    function = ctypes.CDLL(str(library)).forest_leaves
+    function.restype = None
+    function.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int64] * 2 + [ctypes.c_void_p] + [ctypes.c_int64] * 2 + [
+        ctypes.c_void_p]
+    return function
 
 
 GP_SETTINGS = {"kernel": "constant * ARD squared exponential + white noise", "normalize_y": True,
@@ -295,6 +363,7 @@ def _active(x: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(x), GP_SETTINGS["inactive"], x)
 
 
+_STANDARD_NORMAL = NormalDist()
 SURROGATES = {"random-forest": Forest, "gp": GaussianProcess}  # the first is a table's default
 
 
@@ -329,6 +398,10 @@ class Table:
         for i, config in enumerate(self.configs):
             self.index.setdefault((tuple(config[p] for p in self.params), self.level_of[i]), []).append(i)
         self.x = np.array([to_unit(self.space, c) for c in self.configs])
+        self.at_level = {level: np.array([lv == level for lv in self.level_of]) for level in self.levels}
+        self.median_cost = {level: float(np.median(self.cost[mask])) for level, mask in self.at_level.items()}
+        self.bounds = {o["name"]: o.get("bounds") for o in self.manifest["objectives"]}
+        self.noise_parts = {(o, level): self._noise_parts(o, level) for o in self.objectives for level in self.levels}
         self.surrogates = {family: SURROGATES[family].load(directory / entry["file"])
                            for family, entry in self.manifest.get("surrogates", {}).items()}
 
@@ -351,21 +424,28 @@ class Table:
         rows = self.index.get((tuple(config.get(p) for p in self.params), level))
         if rows is not None:
             return self._row(rows[seed % len(rows)], "table")
-        validate(self.space, config)  # off-grid: make sure it is at least inside the space
+        check(self.space, config)  # off-grid: make sure it is at least inside the space
         x = to_unit(self.space, config)
-        at_level = np.array([lv == level for lv in self.level_of])
         if policy == "nearest":
-            distance = np.where(at_level, ((self.x - x) ** 2).sum(axis=1), np.inf)
+            distance = np.where(self.at_level[level], ((self.x - x) ** 2).sum(axis=1), np.inf)
             return self._row(int(np.argmin(distance)), "nearest")
         if policy == "surrogate":
-            model = self.surrogate(surrogate)
-            if self.fidelity_column:
-                x = np.append(x, level / self.levels[-1])
-            cost = float(np.median(self.cost[at_level]))
-            return Result(model.predict(x), cost=cost, source="surrogate", fidelity=level,
+            predicted = self.predict_many(x[None, :], level, surrogate)
+            return Result({o: float(v[0]) for o, v in predicted.items()}, cost=self.median_cost[level],
+                          source="surrogate", fidelity=level,
                           table_sha256=self.sha256, extra={"cost": "median of the table" + (f" at {self.fidelity_column}={level}"
                                                                if self.fidelity_column else "")})
         raise ValueError(f"unknown lookup policy {policy!r}; one of {POLICIES}")
+
+    def predict_many(self, x: np.ndarray, fidelity: float | None = None, surrogate: str | None = None,
+                     ) -> dict[str, np.ndarray]:
+        """The ``surrogate`` family's noise-free predictions for many points of the unit cube at once ([queries,
+        inputs] in space order, NaN where inactive, as ``to_unit`` gives): what a lookup of each point off the
+        table predicts, at a batch's speed."""
+        level = self.level(fidelity)
+        if self.fidelity_column:
+            x = np.column_stack([x, np.full(len(x), level / self.levels[-1])])
+        return self.surrogate(surrogate).predict_many(x)
 
     def best_measured(self) -> dict[str, float]:
         """Each objective's best measured value at the top level (the manifest gives the direction)."""
@@ -378,20 +458,22 @@ class Table:
         """The standard deviation of one real evaluation around ``mean``, from the manifest's noise model: the
         evaluation set's binomial sampling error (for a proportion: mean (1 - mean) / items) and, where repeats
         measured it, the seed-to-seed spread of training. 0 where the table records neither."""
-        noise = self.manifest.get("noise", {})
-        key = level_key(level) if self.fidelity_column else "all"
+        items, seed_variance = self.noise_parts[objective, level]
         variance = 0.0
-        evaluation = noise.get("evaluation", {}).get(key, {})
-        items = evaluation.get("items")
-        items = items.get(objective) if isinstance(items, dict) else items
-        bounds = next((o.get("bounds") for o in self.manifest["objectives"] if o["name"] == objective), None)
-        if items and list(bounds or []) == [0.0, 1.0]:
+        if items:
             p = min(max(mean, 0.0), 1.0)
             variance += p * (1 - p) / items
+        return math.sqrt(variance + seed_variance)
+
+    def _noise_parts(self, objective: str, level: float | None) -> tuple[int | None, float]:
+        """The items behind one evaluation of a proportion (None for other objectives) and the seed variance."""
+        noise = self.manifest.get("noise", {})
+        key = level_key(level) if self.fidelity_column else "all"
+        items = noise.get("evaluation", {}).get(key, {}).get("items")
+        items = items.get(objective) if isinstance(items, dict) else items
+        proportion = list(self.bounds[objective] or []) == [0.0, 1.0]
         seed_std = noise.get("repeats", {}).get(objective, {}).get(key, {}).get("mean_seed_std")
-        if seed_std:
-            variance += seed_std**2
-        return math.sqrt(variance)
+        return (items if proportion else None), (seed_std or 0.0) ** 2
 
     def observe(self, result: Result, config: dict[str, Any], seed: int) -> Result:
         """What a real evaluation would return for a configuration the table did not measure: the prediction
@@ -404,16 +486,16 @@ class Table:
         # keyed on the configuration's point in the unit cube to 1e-9, so the same configuration gives the same draw
         # however it was typed or rounded (an optimizer's numpy values, ConfigSpace's rounding, a Parquet round trip)
         point = [None if math.isnan(u) else round(float(u), 9) for u in to_unit(self.space, config)]
-        key = json.dumps([seed, point, result.fidelity])
-        rng = np.random.default_rng(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little"))
-        bounds = {o["name"]: o.get("bounds") for o in self.manifest["objectives"]}
+        # one standard normal per objective from the key's hash (8 bytes each, through the inverse normal CDF)
+        stream = hashlib.shake_256(json.dumps([seed, point, result.fidelity]).encode()).digest(8 * len(self.objectives))
         observed, sds = {}, {}
-        for name in self.objectives:
+        for i, name in enumerate(self.objectives):
             mean = result.objectives[name]
             sds[name] = self.noise_sd(name, result.fidelity, mean)
-            value = mean + rng.normal(0.0, sds[name]) if sds[name] else mean
-            if bounds.get(name):
-                value = min(max(value, bounds[name][0]), bounds[name][1])
+            uniform = (int.from_bytes(stream[8 * i: 8 * i + 8], "little") + 0.5) / 2**64
+            value = mean + sds[name] * _STANDARD_NORMAL.inv_cdf(uniform) if sds[name] else mean
+            if self.bounds.get(name):
+                value = min(max(value, self.bounds[name][0]), self.bounds[name][1])
             observed[name] = float(value)
         return replace(result, objectives=observed,
                        extra={**result.extra, "noise_free": dict(result.objectives), "noise_sd": sds})
@@ -450,7 +532,7 @@ def surrogate_quality(x: np.ndarray, y: np.ndarray, groups: list, folds: int = 1
     for k in range(folds):
         test = fold == k
         model = SURROGATES[family].fit(x[~test], {"y": y[~test]})
-        predicted[test] = [model.predict(row)["y"] for row in x[test]]
+        predicted[test] = model.predict_many(x[test])["y"]
     quality: dict[str, Any] = {"folds": folds, **_agreement(predicted, y)}
     if levels is not None:
         quality["levels"] = {level_key(level): {"rows": int(sum(np.equal(levels, level))),

