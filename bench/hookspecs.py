@@ -83,8 +83,10 @@ class ProblemSpec:
     modes: tuple[str, ...] = ("live",)
     multi_fidelity: bool | tuple[str, ...] = False  # True: in every mode; else the modes that have a fidelity
     kwargs: dict[str, Any] = field(default_factory=dict)
-    # How the published board runs it in table mode (None: not on the board): {"budget": evaluations,
-    # "objectives": [[names], ...]}, one entry per variant ([] for the default objectives).
+    # How the published board runs it (None: not on the board): {"budget": evaluations, "objectives": [[names],
+    # ...]} (one entry per variant, [] for the default objectives), and optionally "mode": "table" (the default:
+    # under every surrogate family the table ships) or another, for analytic problems whose optima are known
+    # (the board's sanity section).
     board: dict[str, Any] | None = None
     requires: dict[str, tuple[str, ...]] = field(default_factory=dict)  # mode -> modules it needs beyond the core
     install: str = "bench-llm[all]"  # what `pip install` provides them
@@ -154,6 +156,7 @@ class OptimizerSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     requires: tuple[str, ...] = ()  # modules it needs beyond the core
     install: str = "bench-llm[optimizers]"  # what `pip install` provides them
+    board: bool = True  # False: left out of the published board's run matrix (still runnable and submittable)
 
     def describe(self) -> dict[str, Any]:
         absent = missing(self.requires)

@@ -85,6 +85,19 @@ def test_regret_is_normalized_to_the_best_value_and_random_median(small_board):
         assert summary["test"]["omnibus"] == "friedman" and summary["test"]["posthoc"] == "nemenyi"
 
 
+def test_analytic_problems_form_the_sanity_section_measured_from_their_known_optimum(small_board, tmp_path):
+    from bench.analysis.metrics import build_tasks
+    from bench.analysis.render import build
+
+    assert all(task.sanity and task.default_family and not task.surrogate for task in build_tasks(small_board))
+    build(small_board, tmp_path, date="2026-01-01")
+    readme = (tmp_path / "README.md").read_text()
+    overview, sanity = readme.split("## Overview")[1].split("## Sanity check: analytic problems")
+    assert "synthetic/" not in overview.split("\n## ")[0]  # the overview of table problems is empty here
+    section = sanity.split("\n## ")[0]
+    assert "synthetic/branin" in section and "synthetic/zdt1" in section and "known optimum" in section
+
+
 # ------------------------------------------------------------------ atomic boards
 
 @pytest.fixture(scope="module")
@@ -180,17 +193,27 @@ def test_rebuilding_the_published_board_from_its_data_gives_identical_files(tmp_
             assert rebuilt[name] == data, name
 
 
-def test_published_board_covers_every_supported_optimizer_on_every_table_problem():
+def test_published_board_covers_every_supported_optimizer_on_every_board_problem_and_surrogate_family():
     from bench.analysis.publish import run_matrix
     from bench.registry import Registry
 
+    registry = Registry()
     runs = json.loads((PUBLISHED / "data" / "runs.json").read_text())
-    on_board = {(r["problem"], tuple(r["objectives"]), r["optimizer"], r["seed"], r["budget"]) for r in runs}
-    expected = {(s.problem, tuple(s.objectives or ("hellaswag_acc",)), s.optimizer, s.seed, s.budget)
-                for s in run_matrix(Registry())}
+    on_board = {(r["problem"], tuple(r["objectives"]), r["optimizer"], r["seed"], r["budget"], r["card"].get("surrogate"))
+                for r in runs}
+    default = {}
+    for spec in run_matrix(registry):
+        if spec.problem not in default:
+            problem = registry.problem(spec.problem).create(spec.mode)
+            default[spec.problem] = tuple(o.name for o in problem.select_objectives(None))
+    expected = {(s.problem, tuple(s.objectives or default[s.problem]), s.optimizer, s.seed, s.budget, s.surrogate)
+                for s in run_matrix(registry)}
     assert on_board == expected
-    assert {p for p, *_ in expected} == {LORA, "lora-hpo/llama-3.2-3b-alpaca"}
-    assert {seed for *_, seed, _ in expected} == set(range(10)) and {b for *_, b in expected} == {50.0}
+    assert {p for p, *_ in expected} == {LORA, "lora-hpo/llama-3.2-3b-alpaca", "synthetic/branin", "synthetic/hartmann6",
+                                         "synthetic/zdt1"}
+    assert {f for p, *_, f in expected if p == LORA} == {None, "gp"}  # the table's forest (its default) and its GP
+    assert "smac-gp" not in {o for _, _, o, *_ in expected}  # left out by its spec, for its CPU time
+    assert {seed for *_, seed, _, _ in expected} == set(range(10)) and {b for *_, b, _ in expected} == {50.0}
 
 
 @pytest.mark.slow
@@ -425,10 +448,11 @@ def test_a_sigkilled_publish_leaves_no_pool_worker_running(tmp_path):
 # ------------------------------------------------------------------ practical equivalence
 
 def constructed_board(gap: float, noise: float = 0.01, problem: str = "test/made-up", others: tuple = ("a", "b"),
-                      facts: dict | None = None):
+                      facts: dict | None = None, family: str | None = None, default: bool = True):
     """Three optimizers on a made-up problem whose one evaluation has noise SD ``noise``: random far behind,
     the two ``others`` with the second ahead of the first by ``gap`` on every seed (plus seed-to-seed jitter
-    well below the noise)."""
+    well below the noise); with ``family``, as runs answered by that surrogate family (named on the command
+    line unless it is the table's ``default``)."""
     import pandas as pd
 
     from bench.analysis.data import Board, describe_run
@@ -442,6 +466,9 @@ def constructed_board(gap: float, noise: float = 0.01, problem: str = "test/made
             card = {"problem": problem, "optimizer": optimizer, "seed": seed, "budget": 4.0, "mode": "table",
                     "optimized_objectives": ["score"], "suite_version": "0",
                     "problem_info": {"objectives": [objective], "noise_sd": {"score": noise}, **(facts or {})}}
+            if family:
+                card["problem_info"]["surrogate"] = family
+                card["surrogate"] = None if default else family
             runs.append(describe_run(card, run_id, {"origin": "constructed"}))
             final = level + rng.normal(0, noise / 20)
             for number, value in enumerate(np.linspace(0.3, final, 4)):
@@ -464,6 +491,30 @@ def test_a_gap_below_the_noise_is_called_equivalent_and_ten_times_the_noise_name
     verdict = summarize(apart)["equivalence"]
     assert verdict["decisions"]["a"]["decision"] == "worse" and verdict["tied_with_best"] == ["b"]
     assert verdict["verdict"] == "b wins: every other optimizer is worse beyond the measurement noise"
+
+
+def test_a_winner_is_declared_only_where_it_wins_under_every_surrogate_family(tmp_path):
+    from bench.analysis.data import Board
+    from bench.analysis.metrics import build_tasks, family_agreement, summarize
+    from bench.analysis.render import build
+
+    forest = constructed_board(gap=0.1, family="random-forest")
+    agreeing = Board.merge([forest, constructed_board(gap=0.1, family="gp", default=False)])
+    [both] = family_agreement([summarize(task) for task in build_tasks(agreeing)])
+    assert both["verdict"] == "b wins under every surrogate family" and both["optimizers"] == 3
+    assert both["pairs"] == [{"families": ["gp", "random-forest"], "kendall_tau": 1.0}]
+    disagreeing = Board.merge([forest, constructed_board(gap=0.1, others=("b", "a"), family="gp", default=False)])
+    tasks = build_tasks(disagreeing)
+    assert [(t.surrogate, t.default_family) for t in tasks] == [("gp", False), ("random-forest", True)]
+    [split] = family_agreement([summarize(task) for task in tasks])
+    assert split["leaders"] == {"gp": "a", "random-forest": "b"}
+    assert split["pairs"][0]["kendall_tau"] == pytest.approx(1 / 3)  # random last under both, a and b swapped
+    assert split["verdict"].startswith("no winner under every surrogate family: gp: a wins")
+    build(disagreeing, tmp_path / "board", date="2026-01-01")
+    readme = (tmp_path / "board" / "README.md").read_text()
+    assert "## Do the surrogate families agree?" in readme and "no winner under every surrogate family" in readme
+    assert "## test/made-up · score · gp surrogate" in readme
+    assert json.loads((tmp_path / "board" / "data" / "families.json").read_text()) == [split]
 
 
 def svg_boxes(text: str) -> tuple[tuple[float, ...], tuple[float, ...], dict[str, str]]:

@@ -21,13 +21,19 @@ class BoardError(ValueError):
 
 
 def run_key(run: dict[str, Any]) -> tuple:
-    """What makes two runs the same experiment: problem, objectives, optimizer, seed, budget."""
-    return run["problem"], tuple(run["objectives"]), run["optimizer"], run["seed"], run["budget"]
+    """What makes two runs the same experiment: the task, the optimizer and the seed."""
+    problem, objectives, budget, surrogate = task_key(run)
+    return problem, objectives, run["optimizer"], run["seed"], budget, surrogate
 
 
 def task_key(run: dict[str, Any]) -> tuple:
-    """Runs compared with each other: same problem, optimized objectives and budget."""
-    return run["problem"], tuple(run["objectives"]), run["budget"]
+    """Runs compared with each other: same problem, optimized objectives, budget and surrogate family (the one
+    that answered a table's unmeasured configurations; "" where none did)."""
+    return run["problem"], tuple(run["objectives"]), run["budget"], surrogate_of(run)
+
+
+def surrogate_of(run: dict[str, Any]) -> str:
+    return run["card"].get("problem_info", {}).get("surrogate") or ""
 
 
 def describe_run(card: dict[str, Any], run_id: int, provenance: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +145,9 @@ def read_export(path: str | Path, max_rows: int | None = None) -> tuple[dict[int
 
 
 def _name(run: dict[str, Any]) -> str:
-    return f"{run['problem']} {'+'.join(run['objectives'])} {run['optimizer']} seed {run['seed']} budget {run['budget']:g}"
+    family = f" ({surrogate_of(run)} surrogate)" if surrogate_of(run) else ""
+    return (f"{run['problem']} {'+'.join(run['objectives'])} {run['optimizer']} seed {run['seed']} budget"
+            f" {run['budget']:g}{family}")
 
 
 def origin_label(provenance: dict[str, Any]) -> str:

@@ -31,6 +31,7 @@ class Task:
     objectives: list[Objective]  # the optimized objectives, in order
     budget: float
     runs: list[dict[str, Any]]
+    surrogate: str = ""  # the surrogate family that answered unmeasured configurations ("" where none did)
     losses: dict[int, np.ndarray] = field(default_factory=dict)  # run_id -> anytime loss by trial (NaN: none yet)
     points: dict[int, np.ndarray] = field(default_factory=dict)  # run_id -> ok results as losses (trials x objectives)
     ends: dict[int, np.ndarray] = field(default_factory=dict)  # run_id -> simulated end time of each trial
@@ -48,11 +49,23 @@ class Task:
 
     @property
     def label(self) -> str:
-        return f"{self.problem} · {' + '.join(o.name for o in self.objectives)}"
+        family = f" · {self.surrogate} surrogate" if self.surrogate else ""
+        return f"{self.problem} · {' + '.join(o.name for o in self.objectives)}{family}"
 
     @property
     def slug(self) -> str:
-        return f"{self.problem.replace('/', '-')}-{'+'.join(o.name for o in self.objectives)}"
+        family = f"-{self.surrogate}" if self.surrogate else ""
+        return f"{self.problem.replace('/', '-')}-{'+'.join(o.name for o in self.objectives)}{family}"
+
+    @property
+    def sanity(self) -> bool:
+        """An analytic problem run as itself (not from a table): its optimum is known, so it checks the optimizers."""
+        return self.runs[0]["card"]["mode"] != "table"
+
+    @property
+    def default_family(self) -> bool:
+        """Run as a plain ``bench run`` runs it: no surrogate family named (the table's first), or no table."""
+        return self.runs[0]["card"].get("surrogate") is None
 
     def optimizers(self) -> list[str]:
         return sorted({run["optimizer"] for run in self.runs})
@@ -62,9 +75,9 @@ def build_tasks(board) -> list[Task]:
     from bench.trial import MEASURED
 
     tasks = []
-    for (problem, names, budget), runs in board.tasks().items():
+    for (problem, names, budget, surrogate), runs in board.tasks().items():
         described = {o["name"]: Objective.from_dict(o) for o in runs[0]["card"]["problem_info"]["objectives"]}
-        task = Task(problem, [described[n] for n in names], budget, runs)
+        task = Task(problem, [described[n] for n in names], budget, runs, surrogate)
         signs = task.signs
         trials = board.trials[board.trials["run_id"].isin([r["run_id"] for r in runs])]
         by_run = dict(iter(trials.groupby("run_id")))
@@ -235,10 +248,11 @@ def critical_difference(final: dict[str, np.ndarray]):
 
 
 def across_tasks(tasks: list[Task]) -> dict[str, Any] | None:
-    """One verdict across the board's single-objective tasks: the optimizers present in all of them, ranked on
+    """One verdict across the board's single-objective tasks (each table under its default surrogate family, the
+    others are checked against it in ``family_agreement``): the optimizers present in all of them, ranked on
     final regret with every (task, seed) as a block (Friedman + Nemenyi); None with fewer than 3 such
     optimizers or 5 blocks."""
-    singles = [task for task in tasks if not task.multi]
+    singles = [task for task in tasks if not task.multi and task.default_family]
     if not singles:
         return None
     names = sorted(set.intersection(*(set(task.optimizers()) for task in singles)))
@@ -299,7 +313,8 @@ def summarize(task: Task) -> dict[str, Any]:
         series.append({"optimizer": name, "axis": "seconds", "x": grid, "regret": mean, "low": low, "high": high,
                        "rank": np.full(len(grid), np.nan)})
     rows.sort(key=lambda row: (row.get("rank", np.inf), row["regret"], row["optimizer"]))
-    summary = {"problem": task.problem, "objectives": [o.describe() for o in task.objectives], "budget": task.budget, "seeds": common,
+    summary = {"problem": task.problem, "objectives": [o.describe() for o in task.objectives], "budget": task.budget,
+               "surrogate": task.surrogate, "seeds": common,
                "normalization": {"best": norm.best, "random_median": norm.random, "scale": norm.scale,
                                  "note": norm.note},
                "value_name": "hypervolume" if task.multi else task.objectives[0].name,
@@ -369,6 +384,7 @@ def equivalence(final: dict[str, np.ndarray], rope: float, order: list[str]) -> 
         decisions[name] = {"p_worse": float(worse), "p_equivalent": float(equal), "p_better": float(better),
                            "decision": decision}
     tied = [best] + [n for n, d in decisions.items() if d["decision"] != "worse"]
+    practically_equal = [best] + [n for n, d in decisions.items() if d["decision"] == "equivalent"]
     if len(tied) == 1:
         verdict = f"{best} wins: every other optimizer is worse beyond the measurement noise"
     else:
@@ -379,7 +395,45 @@ def equivalence(final: dict[str, np.ndarray], rope: float, order: list[str]) -> 
             if len(tied) > 1 + len(equivalent) else "")
     return {"method": "Bayesian signed-rank test on paired final regret (baycomp), ROPE = one evaluation's noise SD",
             "rope": float(rope), "alpha": ALPHA, "best": best, "decisions": decisions, "tied_with_best": tied,
-            "verdict": verdict}
+            "equivalent_to_best": practically_equal, "winner": best if len(tied) == 1 else None, "verdict": verdict}
+
+
+def family_agreement(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per task run under several surrogate families: Kendall's tau between the families' orderings (mean rank)
+    of the optimizers they share, each family's verdict, and the verdict that holds under all of them: a winner
+    only where the same optimizer wins under every family."""
+    from itertools import combinations
+
+    from scipy.stats import kendalltau
+
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for summary in summaries:
+        if summary["surrogate"]:
+            key = (summary["problem"], tuple(o["name"] for o in summary["objectives"]), summary["budget"])
+            groups.setdefault(key, []).append(summary)
+    out = []
+    for (problem, objectives, budget), group in sorted(groups.items()):
+        if len(group) < 2:
+            continue
+        shared = sorted(set.intersection(*({row["optimizer"] for row in s["rows"]} for s in group)))
+        ranks = {s["surrogate"]: [next(r.get("rank", np.nan) for r in s["rows"] if r["optimizer"] == name)
+                                  for name in shared] for s in group}
+        pairs = [{"families": [a, b], "kendall_tau": float(kendalltau(ranks[a], ranks[b]).statistic)}
+                 for a, b in combinations(ranks, 2)]
+        verdicts = {s["surrogate"]: s["equivalence"] for s in group if "equivalence" in s}
+        winners = {family: eq["winner"] for family, eq in verdicts.items()}
+        if len(verdicts) < len(group):
+            overall = "no winner declared: practical equivalence is tested on one objective only"
+        elif len(set(winners.values())) == 1 and None not in winners.values():
+            overall = f"{next(iter(winners.values()))} wins under every surrogate family"
+        else:
+            overall = "no winner under every surrogate family: " + "; ".join(
+                f"{family}: {eq['verdict']}" for family, eq in verdicts.items())
+        out.append({"problem": problem, "objectives": list(objectives), "budget": budget, "optimizers": len(shared),
+                    "pairs": pairs, "leaders": {s["surrogate"]: s["rows"][0]["optimizer"] for s in group},
+                    "equivalent_to_best": {family: eq["equivalent_to_best"] for family, eq in verdicts.items()},
+                    "verdict": overall})
+    return out
 
 
 def _final_value(task: Task, run: dict[str, Any]) -> float:

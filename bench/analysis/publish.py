@@ -1,9 +1,11 @@
 """The published board's run matrix: every built-in optimizer that supports the problem, on every
-table problem, at the source study's budget, seeds 0-9; runs go to separate processes.
+problem with a board entry, at the source study's budget, seeds 0-9; runs go to separate processes.
 
 Which problems appear, at which budget and with which objectives, is each problem spec's ``board``
 (e.g. the LoRA tables: 50 evaluations as in their source study, once on the default objective and
-once on two objectives together for the multi-objective optimizers).
+once on two objectives together for the multi-objective optimizers; the synthetic problems as a
+sanity section). A table problem runs once under each surrogate family its table ships, so a
+verdict can be checked against a second inductive bias.
 """
 
 from __future__ import annotations
@@ -28,22 +30,25 @@ def run_matrix(registry) -> list:
     built_in_optimizers = _built_in(registry, registry.pm.hook.bench_optimizers)
     specs = []
     for name, spec in registry.problems.items():
-        if "table" not in spec.modes or not spec.board or name not in built_in_problems:
+        mode = (spec.board or {}).get("mode", "table")
+        if not spec.board or mode not in spec.modes or name not in built_in_problems:
             continue
-        problem = spec.create("table")
+        problem = spec.create(mode)
+        # the table's default family as a plain run has it (no --surrogate), then the others by name
+        families = [None] + list(problem.describe().get("surrogate_quality", {}))[1:]
         for objectives in [tuple(names) or None for names in spec.board["objectives"]]:
             for optimizer, opt_spec in registry.optimizers.items():
-                if optimizer not in built_in_optimizers:
+                if optimizer not in built_in_optimizers or not opt_spec.board:
                     continue
                 try:
                     check_supported(optimizer, opt_spec.capabilities, problem, problem.select_objectives(objectives))
                 except Unsupported:
                     continue
-                specs += [RunSpec(name, optimizer, seed, float(spec.board["budget"]), "table", 1, None, objectives)
-                          for seed in SEEDS]
+                specs += [RunSpec(name, optimizer, seed, float(spec.board["budget"]), mode, 1, None, objectives,
+                                  surrogate=family) for family in families for seed in SEEDS]
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     return sorted(specs, key=lambda s: (rank.get(s.optimizer, len(rank)), s.problem, s.optimizer,
-                                        s.objectives or (), s.seed))
+                                        s.objectives or (), s.surrogate or "", s.seed))
 
 
 def _built_in(registry, hook) -> set[str]:

@@ -32,7 +32,7 @@ REGRET_NOTE = ("Normalized regret: 0 = the best value known for the problem (its
 
 def build(board, out: str | Path, date: str | None = None) -> list[Path]:
     """Write the board's data, figures and pages into ``out``; return the files written."""
-    from bench.analysis.metrics import across_tasks, build_tasks, summarize
+    from bench.analysis.metrics import across_tasks, build_tasks, family_agreement, summarize
 
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
@@ -40,16 +40,17 @@ def build(board, out: str | Path, date: str | None = None) -> list[Path]:
     tasks = build_tasks(board)
     summaries = [(task, summarize(task)) for task in tasks]
     overall = across_tasks(tasks)
+    agreement = family_agreement([summary for _, summary in summaries])
     style = _style(sorted({run["optimizer"] for run in board.runs}))  # one look per optimizer on every figure
     figures = {task.slug: _figures(task, summary, out / "figures", style) for task, summary in summaries}
     if overall:
         figures["across"] = [("Critical-difference diagram across problems",
                               _cd_figure(overall, "all single-objective problems", out / "figures" / "across-cd.svg"))]
-    _write_aggregates([s for _, s in summaries], out / "data")
+    _write_aggregates([s for _, s in summaries], agreement, out / "data")
     date = date or datetime.now(timezone.utc).date().isoformat()
     generated = GENERATED.format(date=date, version=__version__)
-    (out / "README.md").write_text(_readme(board, summaries, overall, figures, generated))
-    (out / "index.html").write_text(_html(board, summaries, overall, figures, out, generated))
+    (out / "README.md").write_text(_readme(board, summaries, overall, agreement, figures, generated))
+    (out / "index.html").write_text(_html(board, summaries, overall, agreement, figures, out, generated))
     return sorted(p for p in out.rglob("*") if p.is_file())
 
 
@@ -103,8 +104,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _write_aggregates(summaries: list[dict[str, Any]], folder: Path) -> None:
-    """summary.json (tables, tests, normalization) and curves.parquet (anytime curves, ranks over time)."""
+def _write_aggregates(summaries: list[dict[str, Any]], agreement: list[dict[str, Any]], folder: Path) -> None:
+    """summary.json (tables, tests, normalization), families.json (the surrogate families' agreement) and
+    curves.parquet (anytime curves, ranks over time)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -114,10 +116,12 @@ def _write_aggregates(summaries: list[dict[str, Any]], folder: Path) -> None:
         for series in s["series"]:
             for i, x in enumerate(series["x"]):
                 curves.append({"problem": s["problem"], "objectives": "+".join(o["name"] for o in s["objectives"]),
-                               "optimizer": series["optimizer"], "axis": series["axis"], "x": float(x),
+                               "surrogate": s["surrogate"], "optimizer": series["optimizer"], "axis": series["axis"], "x": float(x),
                                **{k: float(series[k][i]) for k in ("regret", "low", "high", "rank")}})
     (folder / "summary.json").write_text(json.dumps(_finite(tables), indent=1, sort_keys=True, allow_nan=False)
                                          + "\n")
+    (folder / "families.json").write_text(json.dumps(_finite(agreement), indent=1, sort_keys=True, allow_nan=False)
+                                          + "\n")
     pq.write_table(pa.Table.from_pylist(curves), folder / "curves.parquet")
 
 
@@ -284,7 +288,7 @@ def _against(decision: dict[str, Any] | None) -> str:
 
 def _overview(summaries) -> tuple[list[str], list[list[str]]]:
     """One row per task: the best optimizer by mean rank, and which others the Nemenyi test cannot separate from it."""
-    headers = ["problem", "objectives", "best (mean rank)", "its final regret", "Friedman p",
+    headers = ["problem", "objectives", "surrogate", "best (mean rank)", "its final regret", "Friedman p",
                "not significantly worse than the best (Nemenyi)", "verdict within measurement noise"]
     rows = []
     for task, summary in summaries:
@@ -292,7 +296,7 @@ def _overview(summaries) -> tuple[list[str], list[list[str]]]:
         test = summary.get("test")
         tied = [row["optimizer"] for row in summary["rows"][1:]
                 if test and "rank" in row and row["rank"] - best["rank"] <= test["critical_difference"]]
-        rows.append([task.problem, " + ".join(o["name"] for o in summary["objectives"]),
+        rows.append([task.problem, " + ".join(o["name"] for o in summary["objectives"]), task.surrogate or "-",
                      f"{best['optimizer']} ({best.get('rank', float('nan')):.2f})", _ci(best, "regret"),
                      f"{test['pvalue']:.3g}" if test else "-", ", ".join(tied) if test else "-",
                      summary["equivalence"]["verdict"] if "equivalence" in summary else "-"])
@@ -339,6 +343,30 @@ def _table_text(summary: dict[str, Any], described) -> str:
     return text
 
 
+AGREEMENT_NOTE = ("Every table task runs once under each surrogate family its table ships (a random forest and a "
+                  "Gaussian process: different inductive biases for the configurations the table did not measure). "
+                  "Kendall's tau compares the families' orderings of the optimizers by mean rank (1 = the same order); "
+                  "a winner is declared only where the same optimizer wins, beyond the measurement noise, under "
+                  "every family.")
+SANITY_NOTE = ("Analytic problems with known optima, run as themselves (no table, no noise): regret 0 is the known "
+               "optimum, so these rows check that the optimizers do what they should, not which is best on LLMs.")
+
+
+def _agreement(agreement: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """A row per table task: Kendall's tau between its families, their leaders, and the verdict under all."""
+    headers = ["problem", "objectives", "optimizers", "Kendall tau", "best by mean rank", "practically equivalent to "
+               "the best", "verdict under every family"]
+    rows = []
+    for entry in agreement:
+        equivalent = entry["equivalent_to_best"]
+        rows.append([entry["problem"], " + ".join(entry["objectives"]), entry["optimizers"],
+                     "; ".join(f"{' vs '.join(p['families'])} {p['kendall_tau']:.2f}" for p in entry["pairs"]),
+                     "; ".join(f"{family}: {name}" for family, name in entry["leaders"].items()),
+                     "; ".join(f"{family}: {len(names)} of {entry['optimizers']}" for family, names in equivalent.items())
+                     or "-", entry["verdict"]])
+    return headers, rows
+
+
 def _seeds(seeds: list[int]) -> str:
     if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)):
         return f"{seeds[0]}-{seeds[-1]}"
@@ -368,21 +396,33 @@ def _across(overall: dict[str, Any]) -> tuple[str, list[str], list[list[str]]]:
     return text, ["optimizer", "mean rank", "mean final regret"], rows
 
 
-def _readme(board, summaries, overall, figures, generated: str) -> str:
+def _readme(board, summaries, overall, agreement, figures, generated: str) -> str:
     from tabulate import tabulate
 
+    tables, sanity = _sections(summaries)
     lines = ["# bench leaderboard", "", generated, "", REGRET_NOTE, ""]
     lines += [f"- {line}" for line in _provenance(board)] + [""]
-    lines += ["## Overview", "", tabulate(*reversed(_overview(summaries)), tablefmt="github"), ""]
+    lines += ["## Overview", "", tabulate(*reversed(_overview(tables)), tablefmt="github"), ""]
+    if agreement:
+        lines += ["## Do the surrogate families agree?", "", AGREEMENT_NOTE, "",
+                  tabulate(*reversed(_agreement(agreement)), tablefmt="github"), ""]
     if overall:
         text, headers, rows = _across(overall)
         lines += ["## Across problems", "", text, "", tabulate(rows, headers, tablefmt="github"), ""]
         lines += [f"![{caption}](figures/{path.name})" for caption, path in figures["across"]] + [""]
-    for task, summary in summaries:
+    if sanity:
+        lines += ["## Sanity check: analytic problems", "", SANITY_NOTE, "",
+                  tabulate(*reversed(_overview(sanity)), tablefmt="github"), ""]
+    for task, summary in tables + sanity:
         headers, rows = _table(summary)
         lines += [f"## {task.label}", "", _task_intro(summary), "", tabulate(rows, headers, tablefmt="github"), ""]
         lines += [f"![{caption}](figures/{path.name})" for caption, path in figures[task.slug]] + [""]
     return "\n".join(lines)
+
+
+def _sections(summaries) -> tuple[list, list]:
+    """The table tasks, then the sanity section's analytic ones."""
+    return [e for e in summaries if not e[0].sanity], [e for e in summaries if e[0].sanity]
 
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -391,21 +431,26 @@ th{background:#f2f2f2}figure{margin:1em 0}figure img{max-width:100%}figcaption{f
 .generated{color:#777;font-size:0.85em}"""
 
 
-def _html(board, summaries, overall, figures, out: Path, generated: str) -> str:
+def _html(board, summaries, overall, agreement, figures, out: Path, generated: str) -> str:
     from tabulate import tabulate
 
+    tables, sanity = _sections(summaries)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', "<title>bench leaderboard</title>",
              f"<style>{_CSS}</style></head><body>", "<h1>bench leaderboard</h1>",
              f'<p class="generated">{html.escape(generated)}</p>', f"<p>{html.escape(REGRET_NOTE)}</p>", "<ul>"]
     parts += [f"<li>{html.escape(line)}</li>" for line in _provenance(board)] + ["</ul>"]
-    parts += ["<h2>Overview</h2>", tabulate(*reversed(_overview(summaries)), tablefmt="html")]
-    sections = [(task.slug, task.label, _task_intro(summary), *_table(summary)) for task, summary in summaries]
+    parts += ["<h2>Overview</h2>", tabulate(*reversed(_overview(tables)), tablefmt="html")]
+    sections = [(task.slug, task.label, _task_intro(summary), *_table(summary)) for task, summary in tables + sanity]
+    if sanity:
+        sections.insert(0, ("sanity", "Sanity check: analytic problems", SANITY_NOTE, *_overview(sanity)))
     if overall:
         sections.insert(0, ("across", "Across problems", *_across(overall)))
+    if agreement:
+        sections.insert(0, ("families", "Do the surrogate families agree?", AGREEMENT_NOTE, *_agreement(agreement)))
     for slug, label, intro, headers, rows in sections:
         parts += [f'<section id="{html.escape(slug)}"><h2>{html.escape(label)}</h2>',
                   f"<p>{html.escape(intro)}</p>", tabulate(rows, headers, tablefmt="html")]
-        for caption, path in figures[slug]:
+        for caption, path in figures.get(slug, []):
             data = base64.b64encode(path.read_bytes()).decode()
             parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/svg+xml;base64,{data}">'
                          f"<figcaption>{html.escape(caption)}</figcaption></figure>")

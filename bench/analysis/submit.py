@@ -79,15 +79,15 @@ def validate(path: str | Path, board: Board, registry, verify: int = 0) -> Board
         key = task_key(run)
         if key not in tasks:
             refuse(f"run {run_id}: the board has no {run['problem']} optimizing {'+'.join(run['objectives'])} at budget"
-                   f" {run['budget']:g}; its tasks are: " + "; ".join(f"{p} {'+'.join(o)} budget {b:g}"
-                                                                      for p, o, b in tasks))
+                   f" {run['budget']:g}{_family(key[3])}; its tasks are: " + "; ".join(
+                       f"{p} {'+'.join(o)} budget {b:g}{_family(f)}" for p, o, b, f in tasks))
         _check_card(refuse, run_id, card, reference[key])
         if run_key(run) in on_board:
             refuse(f"run {run_id} ({run['optimizer']} seed {run['seed']}) is already on the board")
         options = {k: card[k] for k in ("noise", "surrogate") if card.get(k) is not None}
         key = (run["problem"], json.dumps(options, sort_keys=True))
         if key not in problems:  # the table as the run saw it: its noise and surrogate family
-            problems[key] = registry.problem(run["problem"]).create("table", **options)
+            problems[key] = registry.problem(run["problem"]).create(card["mode"], **options)
         _check_trials(refuse, rows_of[run_id], run, card, problems[key])
         _check_times(refuse, rows_of[run_id].sort_values("number"), run, card)
         runs.append(run)
@@ -98,6 +98,10 @@ def validate(path: str | Path, board: Board, registry, verify: int = 0) -> Board
         _replay(refuse, runs, rows_of, registry, verify)
         provenance["replayed_seeds"] = verify
     return Board([{**run, "provenance": provenance} for run in runs], trials)
+
+
+def _family(surrogate: str) -> str:
+    return f" ({surrogate} surrogate)" if surrogate else ""
 
 
 def _refuser(path: Path):
@@ -112,8 +116,9 @@ def _row(index) -> int:
 
 
 def _check_card(refuse, run_id: int, card: dict[str, Any], board_card: dict[str, Any]) -> None:
-    if card.get("mode") != "table":
-        refuse(f"run {run_id} ran in {card.get('mode')!r} mode; the board compares table runs")
+    if card.get("mode") != board_card["mode"]:
+        refuse(f"run {run_id} ran in {card.get('mode')!r} mode; the board's runs of its task ran in"
+               f" {board_card['mode']!r} mode")
     if card.get("workers", 1) != board_card.get("workers", 1):
         refuse(f"run {run_id} used {card.get('workers')} workers; the board's runs use {board_card.get('workers')}")
     if card.get("suite_version") != board_card["suite_version"]:
@@ -123,7 +128,7 @@ def _check_card(refuse, run_id: int, card: dict[str, Any], board_card: dict[str,
         expected = board_card["plugins"].get(plugin)
         if expected is not None and version != expected:
             refuse(f"run {run_id} used plugin {plugin} {version}; the board's runs use {expected}")
-    for option in ("max_cost", "trial_timeout", "noise", "surrogate"):
+    for option in ("max_cost", "trial_timeout", "noise"):  # the surrogate family is part of the task
         if card.get(option) != board_card.get(option):
             refuse(f"run {run_id} ran with {option} {card.get(option)}; the board's runs with {board_card.get(option)}")
     if card.get("executor", {}).get("name") != "local":
@@ -174,7 +179,7 @@ def _check_trials(refuse, rows, run: dict[str, Any], card: dict[str, Any], probl
                   for name in problem.space if _present(row[f"config.{name}"])}
         try:
             validate(problem.space, config)  # in the space; evaluated as stored, as the run evaluated it (unrounded)
-            expected = problem.evaluate(config, None, run["seed"])
+            expected = problem.evaluate(config, row["fidelity"] if _present(row["fidelity"]) else None, run["seed"])
         except InvalidConfiguration as exc:
             refuse(f"{where}: {exc}")
         if row["status"] != expected.status.value:
@@ -278,8 +283,8 @@ def _check_seeds(refuse, runs: list[dict[str, Any]], tasks: dict[tuple, list[dic
         needed = sorted({run["seed"] for run in tasks[key]})
         absent = sorted(set(needed) - seeds)
         if absent:
-            refuse(f"{optimizer} on {key[0]} {'+'.join(key[1])} has {len(seeds)} seeds; the board needs at least the"
-                   f" {len(needed)} seeds {needed[0]}-{needed[-1]} (missing: {', '.join(map(str, absent))})")
+            refuse(f"{optimizer} on {key[0]} {'+'.join(key[1])}{_family(key[3])} has {len(seeds)} seeds; the board"
+                   f" needs at least the {len(needed)} seeds {needed[0]}-{needed[-1]} (missing: {', '.join(map(str, absent))})")
 
 
 def submit(path: str | Path, board_dir: str | Path, registry, verify: int = 0) -> Board:
