@@ -241,13 +241,17 @@ def test_index_html_renders_tables_and_every_figure_in_chromium(tmp_path):
     figures = list((PUBLISHED / "figures").glob("*.svg"))
     assert report["figures"] == len(figures) > 0
     assert report["decoded"] == report["figures"]
-    # the overview (a row per task), then each task's table (a row per optimizer), headers included
-    # the across-problems table (its rows counted in README.md), then each task's table
+    # headers included: the overview (a row per table task), the surrogate families' agreement (a row per task
+    # run under several), the across-problems table (its rows counted in README.md), the sanity section's overview
+    # (a row per analytic task), then each task's table (a row per optimizer)
     readme = (PUBLISHED / "README.md").read_text()
     section = readme.split("## Across problems")[1].split("\n## ")[0] if "## Across problems" in readme else ""
     across = [sum(line.startswith("|") for line in section.splitlines()) - 1] if section else []
-    assert [t["rows"] for t in report["tables"]] == ([len(summary) + 1] + across
-                                                     + [len(s["rows"]) + 1 for s in summary])
+    families = json.loads((PUBLISHED / "data" / "families.json").read_text())
+    sanity = [s for s in summary if not s["surrogate"]]
+    assert len(families) == 4 and len(sanity) == 3
+    assert [t["rows"] for t in report["tables"]] == ([len(summary) - len(sanity) + 1, len(families) + 1] + across
+                                                     + [len(sanity) + 1] + [len(s["rows"]) + 1 for s in summary])
     assert all(t["height"] > 0 for t in report["tables"])
 
 

@@ -351,8 +351,8 @@ def _table_facts(task: Task) -> dict[str, Any]:
             facts[key] = {n: info[key][n] for n in names}
     if info.get("surrogate_quality"):
         facts["surrogate"] = info.get("surrogate")
-        facts["surrogate_quality"] = {family: {n: quality[n] for n in names}
-                                      for family, quality in info["surrogate_quality"].items()}
+        facts["surrogate_quality"] = {family: {n: quality[n] for n in names}  # sorted: as runs.json stores them
+                                      for family, quality in sorted(info["surrogate_quality"].items())}
     return facts
 
 
