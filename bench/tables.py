@@ -233,7 +233,8 @@ class Forest(_StoredArrays):
         trees, width = self.left.shape
         out = np.empty((len(x), trees))
         if kernel is not None:
-            kernel(*self._pointers[1], trees, width, x.ctypes.data, len(x), x.shape[1], out.ctypes.data)
+            x = np.ascontiguousarray(x, dtype=np.float64)
+            kernel(*self._packed[1], trees, width, x.ctypes.data, len(x), x.shape[1], out.ctypes.data)
             return out
         rows = np.arange(trees)
         for q, point in enumerate(x):
@@ -249,21 +250,32 @@ class Forest(_StoredArrays):
         return out
 
     @cached_property
-    def _pointers(self) -> tuple:
-        """The arrays bench/forest.c walks: each leaf its own two children (feature 0, threshold +inf), and each
-        tree's depth, so a walk takes a fixed number of steps."""
-        leaf = self.left < 0
-        own = np.broadcast_to(np.arange(self.left.shape[1], dtype=np.int32), self.left.shape)
-        depth = np.zeros(self.left.shape, dtype=np.int32)
-        for row in range(self.left.shape[1]):  # children come after their parent in scikit-learn's node order
-            inner = ~leaf[:, row]
-            trees = np.flatnonzero(inner)
-            depth[trees, self.left[trees, row]] = depth[trees, self.right[trees, row]] = depth[trees, row] + 1
-        children = np.stack([np.where(leaf, own, self.left), np.where(leaf, own, self.right)], axis=2)
-        arrays = (children.astype(np.int32),
-                  np.where(leaf, 0, self.feature).astype(np.int32), np.where(leaf, np.inf, self.threshold),
-                  np.ascontiguousarray(self.value, dtype=np.float64), depth.max(axis=1).astype(np.int32))
-        return arrays, tuple(a.ctypes.data for a in arrays)
+    def _packed(self) -> tuple:
+        """The forest as bench/forest.c walks it: each tree renumbered breadth first, so a node's children are
+        neighbours, every node one record (threshold, feature, left child), a leaf with threshold NaN and the
+        id before its own as left child (so both ways lead back to it); the leaf values in the new numbering;
+        each tree's depth. Returns them and their addresses."""
+        trees, width = self.left.shape
+        rows = np.arange(trees)
+        old_of = np.zeros((trees, width), dtype=np.int64)  # new id -> scikit-learn's id
+        level = np.zeros((trees, width), dtype=np.int32)
+        count = np.ones(trees, dtype=np.int64)  # ids given so far, per tree
+        nodes = np.zeros((trees, width), dtype=_NODE)
+        nodes["threshold"], nodes["left"] = np.nan, np.arange(-1, width - 1, dtype=np.int32)  # a leaf, until inner
+        for n in range(width):  # breadth first: an inner node's two children take the next two free ids
+            inner = (n < count) & (self.left[rows, old_of[:, n]] >= 0)
+            t, old, child = rows[inner], old_of[inner, n], count[inner]
+            old_of[t, child], old_of[t, child + 1] = self.left[t, old], self.right[t, old]
+            level[t, child] = level[t, child + 1] = level[t, n] + 1
+            nodes["threshold"][t, n], nodes["feature"][t, n] = self.threshold[t, old], self.feature[t, old]
+            nodes["left"][t, n] = child
+            count[inner] += 2
+        values = np.ascontiguousarray(self.value[rows[:, None], old_of], dtype=np.float64)
+        depth = level.max(axis=1).astype(np.int32)
+        return (nodes, values, depth), (nodes.ctypes.data, values.ctypes.data, depth.ctypes.data)
+
+
+_NODE = np.dtype([("threshold", "<f8"), ("feature", "<i4"), ("left", "<i4")], align=True)  # bench/forest.c's node
 
 
 @cache
@@ -291,7 +303,7 @@ def _forest_kernel():
             return None
     function = ctypes.CDLL(str(library)).forest_leaves
     function.restype = None
-    function.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int64] * 2 + [ctypes.c_void_p] + [ctypes.c_int64] * 2 + [
+    function.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 2 + [ctypes.c_void_p] + [ctypes.c_int64] * 2 + [
         ctypes.c_void_p]
     return function
 
