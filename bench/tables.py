@@ -222,7 +222,7 @@ class Forest(_StoredArrays):
         """Each objective's forest mean for the rows of ``x`` ([queries, inputs])."""
         # scikit-learn compares float32 inputs with its thresholds; do the same to match it exactly
         x = x.astype(np.float32).astype(np.float64)
-        trees = self.leaves(x).reshape(len(x), len(self.objectives), -1)
+        trees = self.leaves(x).reshape(len(x), len(self.objectives), len(self.left) // len(self.objectives))
         means = np.add.reduce(trees, axis=2) / trees.shape[2]  # numpy's mean, without its overhead
         return {o: means[:, i] for i, o in enumerate(self.objectives)}
 

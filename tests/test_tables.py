@@ -181,6 +181,7 @@ def test_forest_predicts_exactly_like_scikit_learn():
     ours = np.array([forest.predict(q)["y"] for q in queries])
     assert np.allclose(ours, reference.predict(queries), rtol=0, atol=1e-12)
     assert np.array_equal(forest.predict_many(queries)["y"], ours)
+    assert forest.predict_many(queries[:0])["y"].shape == (0,)  # an empty fold of a held-out check
 
 
 def test_the_compiled_forest_walk_answers_bit_for_bit_as_numpy_and_one_query_as_a_batch():
