@@ -17,8 +17,10 @@ import hashlib
 import json
 import math
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from functools import cache, cached_property
+from functools import cache, cached_property, partial
 from importlib.resources import files
 from pathlib import Path
 from statistics import NormalDist
@@ -216,14 +218,59 @@ class Forest(_StoredArrays):
     arrays = _TREE_ARRAYS
 
     def predict(self, x: np.ndarray) -> dict[str, float]:
-        return {o: float(v[0]) for o, v in self.predict_many(x[None, :]).items()}
+        """One point's means, as ``predict_many`` gives them, without a batch's overheads (a lookup pays this per
+        trial): the kernel's arguments are made once per thread, around buffers the point is copied into."""
+        one = self._one.__dict__.get("call")
+        if one is None or len(one[0]) != len(x):
+            one = self._one_call(len(x))
+        if one is None:
+            return {o: float(v[0]) for o, v in self.predict_many(x[None, :]).items()}
+        point, leaves, call = one
+        point[:] = x.astype(np.float32)  # scikit-learn's float32 inputs, as in predict_many
+        call()
+        means = np.add.reduce(leaves.reshape(len(self.objectives), -1), axis=1) / (leaves.size // len(self.objectives))
+        return {o: float(means[i]) for i, o in enumerate(self.objectives)}
+
+    @cached_property
+    def _one(self) -> threading.local:
+        return threading.local()
+
+    def _one_call(self, inputs: int):
+        """This thread's (point buffer, leaves buffer, kernel call) for ``predict``; None without the kernel."""
+        import ctypes
+
+        kernel = _forest_kernel()
+        if kernel is None:
+            return None
+        trees, width = self.left.shape
+        point, leaves = np.empty(inputs), np.empty(trees)
+        arguments = [ctypes.c_void_p(a) for a in self._packed[1]] + [
+            ctypes.c_int64(trees), ctypes.c_int64(width), ctypes.c_void_p(point.ctypes.data), ctypes.c_int64(1),
+            ctypes.c_int64(len(point)), ctypes.c_void_p(leaves.ctypes.data)]
+        self._one.call = point, leaves, partial(kernel, *arguments)
+        return self._one.call
 
     def predict_many(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Each objective's forest mean for the rows of ``x`` ([queries, inputs])."""
         # scikit-learn compares float32 inputs with its thresholds; do the same to match it exactly
         x = x.astype(np.float32).astype(np.float64)
-        trees = self.leaves(x).reshape(len(x), len(self.objectives), len(self.left) // len(self.objectives))
-        means = np.add.reduce(trees, axis=2) / trees.shape[2]  # numpy's mean, without its overhead
+        per = len(self.left) // len(self.objectives)
+        means = np.empty((len(x), len(self.objectives)))
+
+        def chunk(start: int) -> None:  # leaves of a chunk at a time, not of the whole batch at once
+            trees = self.leaves(x[start: start + _CHUNK]).reshape(-1, len(self.objectives), per)
+            np.add.reduce(trees, axis=2, out=means[start: start + _CHUNK])  # numpy's mean, without its overhead
+
+        starts = range(0, len(x), _CHUNK)
+        threads = min(len(starts), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else
+                      os.cpu_count() or 1)
+        if threads > 1:  # the kernel and numpy's sums let go of the GIL: a large batch takes every core it may use
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(chunk, starts))
+        else:
+            for start in starts:
+                chunk(start)
+        means /= per
         return {o: means[:, i] for i, o in enumerate(self.objectives)}
 
     def leaves(self, x: np.ndarray, compiled: bool = True) -> np.ndarray:
@@ -275,27 +322,30 @@ class Forest(_StoredArrays):
         return (nodes, values, depth), (nodes.ctypes.data, values.ctypes.data, depth.ctypes.data)
 
 
+_CHUNK = 512  # queries a batch walks at a time, the chunks shared out among threads
 _NODE = np.dtype([("threshold", "<f8"), ("feature", "<i4"), ("left", "<i4")], align=True)  # bench/forest.c's node
 
 
 @cache
 def _forest_kernel():
     """bench/forest.c compiled with the system's C compiler (``$CC``, else ``cc``) into the user cache on
-    first use, keyed by the source's hash; None where it cannot be (no compiler), and numpy walks instead."""
+    first use, keyed by the hash of the source and the command; None where it cannot be (no compiler), and
+    numpy walks instead."""
     import ctypes
     import platform
     import subprocess
     import tempfile
 
     source = Path(__file__).with_name("forest.c")
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    command = [os.environ.get("CC") or "cc", "-O2", "-shared", "-fPIC"]
+    digest = hashlib.sha256(source.read_bytes() + " ".join(command).encode()).hexdigest()[:16]
     library = cache_dir("kernels") / f"forest-{digest}-{platform.system()}-{platform.machine()}.so"
     if not library.exists():
         library.parent.mkdir(parents=True, exist_ok=True)
         handle, staged = tempfile.mkstemp(suffix=".so", dir=library.parent)
         os.close(handle)
         try:  # staged and renamed, so a concurrent first use never loads half a file
-            subprocess.run([os.environ.get("CC") or "cc", "-O2", "-shared", "-fPIC", "-o", staged, str(source)],
+            subprocess.run([*command, "-o", staged, str(source)],
                            check=True, capture_output=True, timeout=120)
             os.replace(staged, library)
         except (OSError, subprocess.SubprocessError):
@@ -442,8 +492,8 @@ class Table:
             distance = np.where(self.at_level[level], ((self.x - x) ** 2).sum(axis=1), np.inf)
             return self._row(int(np.argmin(distance)), "nearest")
         if policy == "surrogate":
-            predicted = self.predict_many(x[None, :], level, surrogate)
-            return Result({o: float(v[0]) for o, v in predicted.items()}, cost=self.median_cost[level],
+            predicted = self.surrogate(surrogate).predict(self._surrogate_input(x, level))
+            return Result(predicted, cost=self.median_cost[level],
                           source="surrogate", fidelity=level,
                           table_sha256=self.sha256, extra={"cost": "median of the table" + (f" at {self.fidelity_column}={level}"
                                                                if self.fidelity_column else "")})
@@ -454,10 +504,14 @@ class Table:
         """The ``surrogate`` family's noise-free predictions for many points of the unit cube at once ([queries,
         inputs] in space order, NaN where inactive, as ``to_unit`` gives): what a lookup of each point off the
         table predicts, at a batch's speed."""
-        level = self.level(fidelity)
-        if self.fidelity_column:
-            x = np.column_stack([x, np.full(len(x), level / self.levels[-1])])
-        return self.surrogate(surrogate).predict_many(x)
+        return self.surrogate(surrogate).predict_many(self._surrogate_input(x, self.level(fidelity)))
+
+    def _surrogate_input(self, x: np.ndarray, level: float | None) -> np.ndarray:
+        """Points of the unit cube (one, or [queries, inputs]) as the surrogates take them: with the level as a
+        last input, a share of the top level, where the table has a fidelity."""
+        if not self.fidelity_column:
+            return x
+        return np.concatenate([x, np.full((*x.shape[:-1], 1), level / self.levels[-1])], axis=-1)
 
     def best_measured(self) -> dict[str, float]:
         """Each objective's best measured value at the top level (the manifest gives the direction)."""
@@ -497,7 +551,7 @@ class Table:
             return result
         # keyed on the configuration's point in the unit cube to 1e-9, so the same configuration gives the same draw
         # however it was typed or rounded (an optimizer's numpy values, ConfigSpace's rounding, a Parquet round trip)
-        point = [None if math.isnan(u) else round(float(u), 9) for u in to_unit(self.space, config)]
+        point = [None if u != u else round(u, 9) for u in to_unit(self.space, config).tolist()]  # u != u: NaN
         # one standard normal per objective from the key's hash (8 bytes each, through the inverse normal CDF)
         stream = hashlib.shake_256(json.dumps([seed, point, result.fidelity]).encode()).digest(8 * len(self.objectives))
         observed, sds = {}, {}

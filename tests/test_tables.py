@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -194,10 +195,20 @@ def test_the_compiled_forest_walk_answers_bit_for_bit_as_numpy_and_one_query_as_
     queries[::7, 2] = np.nan  # an inactive parameter goes right, as in scikit-learn
     queries[3] = table.x[11]  # a measured point: thresholds are midpoints, never equal to it
     assert np.array_equal(forest.leaves(queries), forest.leaves(queries, compiled=False), equal_nan=True)
+    assert len(forest.left) % 8, "a last group of fewer trees than the lanes is walked too"
+    few = queries[:5]  # fewer than the lanes: each query walks the trees eight at a time
+    assert np.array_equal(forest.leaves(few), forest.leaves(few, compiled=False), equal_nan=True)
     batch = table.predict_many(queries)
     for i in (0, 3, 7, 202):
         single = forest.predict(queries[i])
         assert all(single[o] == batch[o][i] for o in table.objectives)
+    with ThreadPoolExecutor(2) as pool:  # each thread its own buffers
+        singles = list(pool.map(forest.predict, queries[:40]))
+    assert all(singles[i][o] == batch[o][i] for i in range(40) for o in table.objectives)
+    large = np.random.default_rng(7).random((1300, queries.shape[1]))  # several chunks, shared among threads
+    walked = forest.leaves(large.astype(np.float32).astype(np.float64), compiled=False)
+    means = np.add.reduce(walked.reshape(len(large), len(table.objectives), -1), axis=2) / (walked.shape[1] // len(table.objectives))
+    assert all(np.array_equal(table.predict_many(large)[o], means[:, i]) for i, o in enumerate(table.objectives))
 
 
 def test_without_a_compiler_the_forest_walks_in_numpy(tmp_path, monkeypatch):
