@@ -94,6 +94,18 @@ def test_a_sequential_choice_is_asked_one_at_a_time():
     assert len(ask_with_timeout(optimizer, 4)) == 1
 
 
+def test_a_space_of_numbers_is_searched_as_one_array_of_the_unit_cube(mixed):
+    """Cheaper to ask and tell than a Dict (nevergrad copies every child), and mapped as every sampler maps."""
+    numbers = ConfigurationSpace({"lr": Float("lr", (1e-6, 1e-1), log=True), "rank": Integer("rank", (2, 512), log=True)})
+    optimizer = NevergradOptimizer(numbers, [Objective("y")], seed=0, budget=30, method="CMA")
+    assert isinstance(optimizer.parametrization, ng.p.Array)
+    for trial in optimizer.ask(4):
+        assert trial.config == from_unit(numbers, optimizer._candidates[trial].value)
+        validate(numbers, trial.config)  # raises if it is not a configuration of the space
+    assert isinstance(NevergradOptimizer(mixed, [Objective("y")], seed=0, budget=30, method="CMA").parametrization,
+                      ng.p.Dict)  # categoricals and conditions keep nevergrad's own parameters
+
+
 @pytest.mark.parametrize("method", ["CMA", "TwoPointsDE", "PSO", "OnePlusOne"])
 def test_batches_of_the_population_methods(method):
     optimizer = NevergradOptimizer(branin_space(), [Objective("y")], seed=0, budget=30, method=method)

@@ -55,6 +55,15 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Torch's random numbers from ``seed``, restored after: the same history gives the same fit and
+    suggestion in any process."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 def fit_gp(x: np.ndarray, y: np.ndarray, start: dict[str, torch.Tensor] | None = None) -> SingleTaskGP:
     """A GP on points of the unit cube, outputs standardized, hyperparameters by maximum marginal likelihood,
     searched from ``start`` (a previous fit's ``hyperparameters``: one new point moves them little, so the
@@ -108,8 +117,7 @@ class GPBO(Optimizer):
         known = {p.tobytes() for p in [*x, *pending]}
         dims = len(self.space)
         seed = int(self.rng.integers(2**31))
-        with one_thread(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with one_thread(), seeded(seed):
             model = fit_gp(x, y, self._hyperparameters)
             self._hyperparameters = hyperparameters(model)
             if self.deterministic and not pending:

@@ -13,5 +13,5 @@ def bench_optimizers():
                       "its parent's value)", "bench_partition.soo:SOO", _CAPS),
         OptimizerSpec("bamsoo", "Bayesian multi-scale SOO: a new cell is evaluated only if a GP's optimistic bound "
                       "can beat the best; otherwise it is scored by the GP and not charged", "bench_partition.soo:BaMSOO",
-                      _CAPS, requires=("sklearn",)),
+                      _CAPS, requires=("botorch", "torch")),
     ]

@@ -11,7 +11,6 @@ as +inf, so its cell is never preferred over a measured one.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from itertools import count
 
@@ -114,7 +113,7 @@ class SOO(Optimizer):
 
 class BaMSOO(SOO):
     """SOO whose new centres are evaluated only where a GP's lower confidence bound (on the
-    loss) reaches the best loss seen; elsewhere the GP's upper bound scores the cell, which is
+    loss; bo-gp's model, ``bench_botorch.gp.fit_gp``) reaches the best loss seen; elsewhere the GP's upper bound scores the cell, which is
     neither a trial nor charged to the budget. Those cells are recorded in the ``gp_scored``
     note of the next trial proposed, never as measurements."""
 
@@ -138,18 +137,19 @@ class BaMSOO(SOO):
             yield cells
             self._evaluated.extend(cells)
             return
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.gaussian_process import GaussianProcessRegressor
-        from sklearn.gaussian_process.kernels import Matern
+        import torch
+
+        from bench_botorch.gp import fit_gp, one_thread, seeded
 
         x = np.array([m[0] for m in measured])
         y = np.array([m[1] for m in measured])
-        with warnings.catch_warnings():  # a length scale at its bound is no error here
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gp = GaussianProcessRegressor(Matern(nu=2.5), alpha=1e-6, normalize_y=True, random_state=0).fit(x, y)
+        with one_thread(), seeded(len(measured)):  # bo-gp's model, fitted afresh
+            model = fit_gp(x, y)
+            with torch.no_grad():
+                posterior = model.posterior(torch.as_tensor(np.array([c.centre for c in cells])))
+                mean, std = posterior.mean[:, 0].numpy(), posterior.variance[:, 0].sqrt().numpy()
         nodes = len(self._evaluated) + self._scored_count
         beta = math.sqrt(2 * math.log(math.pi**2 * nodes**2 / (6 * self.ETA)))
-        mean, std = gp.predict(np.array([c.centre for c in cells]), return_std=True)
         to_evaluate = []
         for cell, mu, sigma in zip(cells, mean, std):
             lcb, ucb = float(mu - beta * sigma), float(mu + beta * sigma)
