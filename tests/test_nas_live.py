@@ -81,6 +81,24 @@ def test_phase_0_updates_only_new_modules_and_phase_1_all(stand_ins):
 
 
 @pytest.mark.slow
+def test_qa_batches_cut_to_their_longest_window_train_and_answer_as_at_full_width(stand_ins, monkeypatch):
+    from bench_nas import live as live_module
+
+    live = NasLive(tiny_setup(stand_ins, qa_steps=2, max_length=128, stride=32))
+    widths = live.qa_train["attention_mask"].sum(1)
+    assert int(widths.max()) < live.setup.max_length, "the stand-in needs windows shorter than the max length"
+
+    def trained_and_answers():
+        model, _ = build(Genotype.parent(live.dims), live.parent, seed=0, dropout=0.0)
+        return live.finetune(model, seed=0), live.predict(model)
+
+    cut = trained_and_answers()
+    monkeypatch.setattr(live_module, "_trimmed", lambda batch, device: {k: v.to(device) for k, v in batch.items()})
+    full = trained_and_answers()
+    assert cut[0] == pytest.approx(full[0], rel=1e-5) and cut[1] == full[1]
+
+
+@pytest.mark.slow
 def test_a_candidate_is_trained_scored_and_stored_and_a_divergence_is_stored_as_diverged(stand_ins, tmp_path,
                                                                                           monkeypatch):
     spec = Registry().problem("distilbert-nas/minilm-wordnet-qa")

@@ -5,8 +5,10 @@ The fidelity is the number of pre-training steps (phase 0 first, then phase 1); 
 validation loss is recorded along the way (the learning curve), so the source's cutoff between
 the phases is a fidelity decision a multi-fidelity optimizer can make. Fine-tuning and scoring
 always run in full, so every fidelity gives a real QA score. MLM logits are computed at the
-masked positions only (half the cost of a full-vocabulary projection at every position). bf16
-autocast runs where the hardware has it (bench_llm.runtime.device_and_dtype).
+masked positions only (half the cost of a full-vocabulary projection at every position); a batch
+of QA windows is cut to its longest window, and padded positions are never an answer, so the
+loss and the answers are those of the full width. bf16 autocast runs where the hardware has it
+(bench_llm.runtime.device_and_dtype).
 """
 
 from __future__ import annotations
@@ -174,7 +176,7 @@ class NasLive:
 
         enc = self.tokenizer([x["question"] for x in items], [x["context"] for x in items], truncation="only_second",
                              max_length=self.setup.max_length, stride=self.setup.stride, padding="max_length",
-                             return_overflowing_tokens=True, return_offsets_mapping=True)
+                             padding_side="right", return_overflowing_tokens=True, return_offsets_mapping=True)
         sample = enc["overflow_to_sample_mapping"]
         features: dict[str, Any] = {"input_ids": torch.tensor(enc["input_ids"]),
                                     "attention_mask": torch.tensor(enc["attention_mask"])}
@@ -314,11 +316,13 @@ class NasLive:
         model.train()
         for step in range(self.setup.qa_steps):
             index = order[torch.arange(step * self.setup.batch_size, (step + 1) * self.setup.batch_size) % len(order)]
-            batch = {k: features[k][index].to(self.device) for k in ("input_ids", "attention_mask", "token_type_ids",
-                                                                     "start", "end") if k in features}
+            batch = _trimmed({k: features[k][index] for k in ("input_ids", "attention_mask", "token_type_ids",
+                                                              "start", "end") if k in features}, self.device)
             with self.autocast():
                 start, end = model.qa_logits(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
-            loss = (F.cross_entropy(start.float(), batch["start"]) + F.cross_entropy(end.float(), batch["end"])) / 2
+            padding = batch["attention_mask"] == 0  # never an answer: the loss is the same at any padded width
+            start, end = start.float().masked_fill(padding, -math.inf), end.float().masked_fill(padding, -math.inf)
+            loss = (F.cross_entropy(start, batch["start"]) + F.cross_entropy(end, batch["end"])) / 2
             value = loss.item()
             losses.append(value)
             if not math.isfinite(value) or value > EXPLODED:
@@ -338,13 +342,13 @@ class NasLive:
         model.eval()
         with torch.no_grad():
             for lo in range(0, len(features["input_ids"]), 64):
-                part = {k: features[k][lo:lo + 64].to(self.device) for k in ("input_ids", "attention_mask",
-                                                                            "token_type_ids") if k in features}
+                part = _trimmed({k: features[k][lo:lo + 64] for k in ("input_ids", "attention_mask", "token_type_ids")
+                                 if k in features}, self.device)
                 with self.autocast():
                     start, end = model.qa_logits(part["input_ids"], part["attention_mask"], part.get("token_type_ids"))
                 for row, (s, e) in enumerate(zip(start.float(), end.float())):
                     i = lo + row
-                    offsets = features["offsets"][i]
+                    offsets = features["offsets"][i][:len(s)]
                     valid = torch.tensor([o is not None for o in offsets], device=s.device)
                     s, e = s.masked_fill(~valid, -math.inf), e.masked_fill(~valid, -math.inf)
                     pair = s[:, None] + e[None, :]
@@ -411,6 +415,13 @@ class NasLive:
         objectives = {"qa_score": (scores["f1"] + scores["exact_match"]) / 2, "params": float(params),
                       "latency_ms": self.latency_ms(model)}
         return Result(objectives, cost=time.perf_counter() - started, source="live", fidelity=steps, extra=extra)
+
+
+def _trimmed(batch: dict, device) -> dict:
+    """A batch of padded windows cut to its longest one (padding is on the right), on ``device``: QA windows
+    of glosses are about half their max length, and padding costs as much as text."""
+    width = int(batch["attention_mask"].sum(1).max())
+    return {k: (v[:, :width] if v.dim() == 2 else v).to(device) for k, v in batch.items()}
 
 
 class Diverged(Exception):
