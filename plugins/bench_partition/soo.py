@@ -144,7 +144,7 @@ class BaMSOO(SOO):
         x = np.array([m[0] for m in measured])
         y = np.array([m[1] for m in measured])
         with one_thread(), seeded(len(measured)):  # bo-gp's model, fitted afresh
-            model = fit_gp(x, y)
+            model = fit_gp(x, y, noise_free=self.deterministic)
             with torch.no_grad():
                 posterior = model.posterior(torch.as_tensor(np.array([c.centre for c in cells])))
                 mean, std = posterior.mean[:, 0].numpy(), posterior.variance[:, 0].sqrt().numpy()
