@@ -18,13 +18,13 @@ import re
 import statistics
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.hookspecs import Capabilities
+from bench.hookspecs import Capabilities, load_factory
 from bench.optimizer import Optimizer
 from bench.problem import Problem
 from bench.registry import Registry
@@ -51,18 +51,23 @@ class Design:
         return f"{self.kind}:{self.points}"
 
 
-def parse_design(text: str) -> Design:
+def parse_design(text: str, kinds: tuple[str, ...] = DESIGNS) -> Design:
+    """``kind:N``, the kind one of ``kinds`` (sobol and those of the problem's own)."""
     match = re.fullmatch(r"\s*([a-z]+)\s*:\s*(\d+)\s*", text)
-    if not match or match[1] not in DESIGNS or int(match[2]) < 1:
-        raise BuildError(f"{text!r} is not a design; write it like sobol:64 (kinds: {', '.join(DESIGNS)};"
+    if not match or match[1] not in kinds or int(match[2]) < 1:
+        raise BuildError(f"{text!r} is not a design; write it like sobol:64 (kinds: {', '.join(kinds)};"
                          " at least 1 point)")
     return Design(match[1], int(match[2]))
 
 
-def design_configs(space, design: Design) -> list[dict[str, Any]]:
-    """The first N points of a scrambled Sobol sequence (seed 0), mapped into ``space``."""
+def design_configs(problem: Problem, design: Design) -> list[dict[str, Any]]:
+    """The first N points of a scrambled Sobol sequence (seed 0), mapped into the problem's space; or the
+    problem's own design of that kind."""
+    if design.kind != "sobol":
+        return problem.design(design.kind, design.points)
     from scipy.stats import qmc
 
+    space = problem.space
     sobol = qmc.Sobol(d=len(space), scramble=True, seed=0)
     n = design.points
     with warnings.catch_warnings():  # N not a power of two: the user chose to give up Sobol balance
@@ -136,7 +141,8 @@ def _plan(registry: Registry, problem_name: str, design: str | Design, seeds: li
     if "live" not in spec.modes:
         raise BuildError(f"problem {problem_name} has no live mode (modes: {', '.join(spec.modes)}); a table is"
                          " measured live, so choose a problem with a live mode")
-    design = parse_design(design) if isinstance(design, str) else design
+    kinds = DESIGNS + tuple(getattr(load_factory(spec.factory), "designs", {}))
+    design = parse_design(design, kinds) if isinstance(design, str) else design
     if not seeds:
         raise BuildError("no seeds given; write --seeds like 0 or 0-2")
     if not 0 <= repeats <= design.points:
@@ -164,7 +170,7 @@ def _plan(registry: Registry, problem_name: str, design: str | Design, seeds: li
 
 def _runs(plan: _Plan, problem: Problem, workers: int) -> list[tuple[RunSpec, list[dict[str, Any]]]]:
     """One run per seed: the first over every design point, the others over the K repeated ones."""
-    configs = design_configs(problem.space, plan.design)
+    configs = design_configs(problem, plan.design)
     first, *others = plan.seeds
     runs = [(RunSpec(plan.problem_name, f"design:{plan.design}", first, len(configs), "live", workers), configs)]
     repeated = [configs[i * len(configs) // plan.repeats] for i in range(plan.repeats)]
@@ -220,7 +226,8 @@ def build(
     """
     out = Path(out)
     plan = _plan(registry, problem_name, design, seeds, repeats, out, store)
-    problem = registry.problem(problem_name).create("live")
+    spec = registry.problem(problem_name)
+    problem = (replace(spec, kwargs=spec.table_build) if spec.table_build is not None else spec).create("live")
     runs = _runs(plan, problem, workers)
     base = _base_runs(append, problem, problem_name) if append else []
     keys = list(dict.fromkeys([b["run"] for b in base] + [spec.key for spec, _ in runs]))
@@ -279,9 +286,10 @@ ROW_COLUMNS = ("seed", "items", "cost_seconds", "wall_seconds", "train_loss", "s
 
 
 def table_rows(runs: list[dict[str, Any]], params: list[str], objectives: list[str],
-               fidelity: str | None) -> list[dict[str, Any]]:
+               fidelity: str | None, columns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """One row per learning-curve point of every trial (a trial without a curve: one row at its fidelity);
-    a failed or diverged trial adds a row at its fidelity with that status, NaN objectives and its error."""
+    a failed or diverged trial adds a row at its fidelity with that status, NaN objectives and its error.
+    ``columns``: the problem's own numbers, NaN where a point or result lacks one."""
     rows = []
     for run_ in runs:
         seed = run_["card"]["seed"]
@@ -304,7 +312,8 @@ def table_rows(runs: list[dict[str, Any]], params: list[str], objectives: list[s
                              "items": point.get("items"),
                              "cost_seconds": float(point.get("cost_seconds", need("cpu_seconds"))),
                              "wall_seconds": float(need("wall_seconds")),
-                             "train_loss": _number(point.get("train_loss")), "status": Status.OK.value, "error": None})
+                             "train_loss": _number(point.get("train_loss")), "status": Status.OK.value, "error": None,
+                             **{c: _number(point.get(c)) for c in columns}})
             if trial["status"] == Status.OK.value and curve and curve[-1][fidelity] == level:
                 continue
             ok = trial["status"] == Status.OK.value
@@ -315,7 +324,8 @@ def table_rows(runs: list[dict[str, Any]], params: list[str], objectives: list[s
                          "items": extra.get("items") if ok else None, "cost_seconds": float(trial["cost"]),
                          "wall_seconds": float(trial["end"] - trial["start"]),
                          "train_loss": _number(extra.get("train_loss")) if ok else math.nan,
-                         "status": trial["status"], "error": trial["error"]})
+                         "status": trial["status"], "error": trial["error"],
+                         **{c: _number(extra.get(c)) if ok else math.nan for c in columns}})
     return rows
 
 
@@ -334,14 +344,15 @@ def write_built_table(name: str, problem: Problem, registry: Registry, runs: lis
     params = list(problem.space.keys())
     fid = info["fidelity"]
     column = fid["name"] if fid else None
-    rows = table_rows(runs, params, objectives, column)
+    own = tuple(problem.table_columns)
+    rows = table_rows(runs, params, objectives, column, own)
     if fid:
         for row in rows:
             row[column] = int(row[column]) if fid["integer"] else float(row[column])
     order = params + ([column] if column else []) + objectives + [f"{o}_stderr" for o in objectives]
-    order += list(ROW_COLUMNS)
+    order += list(ROW_COLUMNS) + list(own)
     columns = {c: [row[c] for row in rows] for c in order}
-    types = {**{c: pa.float64() for c in objectives + [f"{o}_stderr" for o in objectives]},
+    types = {**{c: pa.float64() for c in objectives + [f"{o}_stderr" for o in objectives] + list(own)},
              "seed": pa.int64(), "items": pa.int64(), "cost_seconds": pa.float64(), "wall_seconds": pa.float64(),
              "train_loss": pa.float64(), "status": pa.string(), "error": pa.string(), "recorded": pa.string()}
     levels = sorted({row[column] for row in rows}) if column else [None]
@@ -356,7 +367,9 @@ def write_built_table(name: str, problem: Problem, registry: Registry, runs: lis
         "cost": "cost_seconds is the CPU time of an evaluation stopped at that row's level (load-independent: it"
                 " drives the simulated clock), or the trial's cost where the problem reports no learning curve;"
                 " wall_seconds its wall time",
-        "extra_columns": [f"{o}_stderr" for o in objectives] + ["seed", "items", "wall_seconds", "train_loss"],
+        "extra_columns": [f"{o}_stderr" for o in objectives] + ["seed", "items", "wall_seconds", "train_loss"]
+                         + list(own),
+        **({"columns": dict(problem.table_columns)} if own else {}),
         "noise": noise_model(rows, params, info, column, levels),
         "curve_rank_correlation": curve_correlation(rows, objectives, column, levels),
         "provenance": {

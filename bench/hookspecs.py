@@ -88,6 +88,9 @@ class ProblemSpec:
     # under every surrogate family the table ships) or another, for analytic problems whose optima are known
     # (the board's sanity section).
     board: dict[str, Any] | None = None
+    # The kwargs `bench table build` creates the problem with in live mode, where measuring a table wants more than a
+    # run does (e.g. a score at every level of a learning curve); None: ``kwargs``.
+    table_build: dict[str, Any] | None = None
     requires: dict[str, tuple[str, ...]] = field(default_factory=dict)  # mode -> modules it needs beyond the core
     install: str = "bench-llm[all]"  # what `pip install` provides them
 

@@ -65,6 +65,11 @@ class Problem(ABC):
     fidelity: Fidelity | None = None
     default_objectives: tuple[str, ...] | None = None  # what a run optimizes unless told; None: all
     deterministic: ClassVar[bool] = True  # same config, fidelity and seed give the same result
+    # A table build's design kinds of the problem's own, beside sobol (kind -> what it draws); see ``design``.
+    designs: ClassVar[dict[str, str]] = {}
+    # Numbers a table row keeps beside the objectives (column -> what it is), read from each learning-curve point,
+    # or from the result's extra where there is no curve.
+    table_columns: ClassVar[dict[str, str]] = {}
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
@@ -72,6 +77,11 @@ class Problem(ABC):
     @abstractmethod
     def evaluate(self, config: dict[str, Any], fidelity: float | None, seed: int) -> Result:
         """Evaluate one configuration; raise or return a failed Result on failure."""
+
+    def design(self, kind: str, points: int) -> list[dict[str, Any]]:
+        """``points`` configurations of the design ``kind`` (one of ``designs``), the same on every call: what a
+        table of a space no Sobol design covers well measures (a genotype space, the region a search visits)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no design {kind!r}")
 
     def evaluate_trial(self, trial: Trial, seed: int, timeout: float | None = None) -> Result:
         """Evaluate one proposed trial, as a run does: an exception (out of memory included) becomes a failed

@@ -107,7 +107,8 @@ def test_a_candidate_is_trained_scored_and_stored_and_a_divergence_is_stored_as_
     result = problem.evaluate(dict(problem.space.get_default_configuration()), 4, seed=0)
     assert result.ok and set(result.objectives) == {"qa_score", "params", "latency_ms"}
     assert 0 <= result.objectives["qa_score"] <= 100 and result.objectives["latency_ms"] > 0
-    assert [c["steps"] for c in result.extra["curve"]] == [2, 3, 4] and result.fidelity == 4
+    assert [c["steps"] for c in result.extra["mlm_curve"]] == [2, 3, 4] and result.fidelity == 4
+    assert [p["pretrain_steps"] for p in result.extra["curve"]] == [4]  # no score at the cutoff unless asked
     assert result.objectives["params"] == build(Genotype.parent(problem.live.dims), problem.live.parent, 0)[0] \
         .qa_parameters()
 
@@ -119,6 +120,28 @@ def test_a_candidate_is_trained_scored_and_stored_and_a_divergence_is_stored_as_
     trials = store.trials(run_id)
     assert len(trials) == 2 and {t.result.status for t in trials} == {Status.DIVERGED}
     assert all("loss" in t.result.error for t in trials)
+
+
+@pytest.mark.slow
+def test_a_table_build_scores_at_the_cutoff_too_and_phase_1_goes_on_as_without(stand_ins):
+    spec = Registry().problem("distilbert-nas/minilm-wordnet-qa")
+    assert spec.table_build["setup"]["score_cutoff"] and not spec.kwargs["setup"].get("score_cutoff")
+    setup = {**spec.kwargs["setup"], **vars(tiny_setup(stand_ins))}
+    config = dict(NasProblem("live", setup).space.get_default_configuration())
+    plain = NasProblem("live", setup).evaluate(config, 5, seed=0)
+    both = NasProblem("live", {**setup, "score_cutoff": True}).evaluate(config, 5, seed=0)
+    cutoff, end = both.extra["curve"]
+    assert (cutoff["pretrain_steps"], end["pretrain_steps"]) == (3, 5)
+    timed = lambda key: "seconds" in key or key == "latency_ms"  # noqa: E731 - clocks, not computations
+    assert both.extra["mlm_curve"] == plain.extra["mlm_curve"]
+    assert {k: v for k, v in end.items() if not timed(k)} == {k: v for k, v in plain.extra["curve"][0].items()
+                                                               if not timed(k)}
+    phase0_loss = next(c["mlm_val_loss"] for c in both.extra["mlm_curve"] if c["steps"] == 3)
+    assert cutoff["mlm_val_loss_phase0"] == end["mlm_val_loss_phase0"] == phase0_loss
+    assert cutoff["mlm_val_loss_phase1"] is None and end["mlm_val_loss_phase1"] == both.extra["mlm_curve"][-1][
+        "mlm_val_loss"]
+    assert "phase1_cpu_seconds" not in cutoff and end["phase0_cpu_seconds"] == cutoff["phase0_cpu_seconds"]
+    assert 0 <= cutoff["qa_score"] <= 100 and cutoff["params"] == end["params"]
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from bench.registry import Registry
 from bench.space import validate
 from bench.trial import Result, Status
 from bench_nas.genotype import FFN, Block, Dims, Genotype, count_params, nas_space
-from bench_nas.mutation import INITIAL_RATES, Rates, mutate
+from bench_nas.mutation import INITIAL_RATES, Rates, mutate, mutation_design
 from bench_nas.search import NSGA2NAS, crowding, pareto_ranks
 
 DIMS = Dims(vocab_size=100, hidden=48, max_positions=64, layers=3, heads=12, intermediate=96, type_vocab=2)
@@ -51,6 +51,17 @@ def test_mutations_stay_in_the_space(seed):
     for genotype in random_genotypes(60, seed):
         assert validate(SPACE, genotype.to_config()) == genotype.to_config()
         assert 1 <= len(genotype.blocks) <= DIMS.max_blocks
+
+
+def test_the_mutation_design_draws_distinct_genotypes_as_the_search_does_the_parent_first():
+    configs = mutation_design(SPACE, 40)
+    assert configs == mutation_design(SPACE, 40) and configs[:10] == mutation_design(SPACE, 10)  # seeded, a prefix
+    genotypes = [Genotype.from_config(c, DIMS) for c in configs]
+    assert genotypes[0] == PARENT and len(set(genotypes)) == 40
+    assert all(validate(SPACE, c) == c for c in configs)
+    # children of children too: some genotypes carry more new modules than any one mutation of the parent
+    assert max(len(g.new_modules()) for i, g in enumerate(genotypes) if i % 4 != 1) > \
+        max(len(g.new_modules()) for i, g in enumerate(genotypes) if i % 4 == 1)
 
 
 def test_each_operator_does_what_the_source_says():

@@ -89,14 +89,48 @@ def whole(tmp_path_factory):
 def test_the_design_is_the_scrambled_sobol_sequence_mapped_into_the_space():
     from scipy.stats import qmc
 
-    space = Curve("live").space
-    configs = design_configs(space, parse_design("sobol:8"))
+    problem = Curve("live")
+    configs = design_configs(problem, parse_design("sobol:8"))
     unit = qmc.Sobol(d=2, scramble=True, seed=0).random_base2(3)
     assert configs == [{"x": float(u[0]), "y": float(u[1])} for u in unit]
-    assert design_configs(space, parse_design("sobol:5")) == configs[:5]  # not a power of two: the first 5
+    assert design_configs(problem, parse_design("sobol:5")) == configs[:5]  # not a power of two: the first 5
     for bad in ("sobol:0", "halton:8", "sobol:x", "sobol"):
         with pytest.raises(BuildError, match="is not a design; write it like sobol:64"):
             parse_design(bad)
+
+
+class Tagged(Curve):
+    """Curve with a design and a row column of its own (the number of tokens a point saw, absent at step 10)."""
+
+    designs = {"corners": "the space's corners"}
+    table_columns = {"tokens": "tokens seen"}
+
+    def design(self, kind, points):
+        return [{"x": x, "y": y} for x in (0.0, 0.5) for y in (0.0, 1.0)][:points]
+
+    def evaluate(self, config, fidelity, seed):
+        result = super().evaluate(config, fidelity, seed)
+        for point in result.extra["curve"]:
+            if point["steps"] > 10:
+                point["tokens"] = 128.0 * point["steps"]
+        return result
+
+
+def test_a_problem_brings_its_own_design_and_row_columns_and_a_build_its_own_kwargs(tmp_path):
+    reg = Registry()
+    reg.problems["test/tagged"] = ProblemSpec("test/tagged", "tagged", "test_table_build:Tagged", ("score",),
+                                              multi_fidelity=True, kwargs={"noise": 0.5},
+                                              table_build={"noise": 0.0})
+    manifest = build(reg, "test/tagged", "corners:3", [0], tmp_path)
+    assert manifest["provenance"]["live_setup"]["setup"] == {"noise": 0.0}  # the build's kwargs, not the run's
+    assert manifest["columns"] == {"tokens": "tokens seen"} and "tokens" in manifest["extra_columns"]
+    table = pq.read_table(tmp_path / "test-tagged.parquet").to_pylist()
+    assert [(r["x"], r["y"], r["steps"]) for r in table] == [(x, y, s) for x, y in ((0.0, 0.0), (0.0, 1.0), (0.5, 0.0))
+                                                              for s in (10, 20, 40)]
+    assert [r["tokens"] if r["steps"] > 10 else r["tokens"] != r["tokens"] for r in table] == [
+        True, 2560.0, 5120.0] * 3  # NaN where the point has none
+    with pytest.raises(BuildError, match=r"\(kinds: sobol;"):
+        build(registry(), "test/curve", "corners:3", [0], tmp_path / "other")
 
 
 def test_the_rows_file_holds_every_trial_once_and_the_table_one_row_per_curve_point(whole):

@@ -47,6 +47,7 @@ class NasSetup:
     mlm_probability: float = 0.15
     valid_batches: int = 4
     dropout: float = 0.1
+    score_cutoff: bool = False  # past the cutoff, also fine-tune and score a copy there (a table's phase-0 level)
 
 
 def _load_lines(source: str) -> tuple[list[str], list[str]]:
@@ -261,20 +262,27 @@ class NasLive:
             optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
         return optimizer, schedule
 
-    def pretrain(self, model, new: set[str], steps: int, seed: int) -> tuple[list[dict], float]:
-        """Phase 0 then phase 1 for ``steps`` steps in all; the curve and the seconds it took.
+    def pretrain(self, model, new: set[str], steps: int, seed: int, at_cutoff=None,
+                 cpu: dict[str, float] | None = None) -> tuple[list[dict], float]:
+        """Phase 0 then phase 1 for ``steps`` steps in all; the curve and the seconds it took (``at_cutoff(model,
+        curve)`` not counted, called between the phases when both run). Each phase's CPU seconds go into ``cpu``.
         Raises Diverged at a non-finite or exploding loss, with the curve so far."""
         import torch
 
         generator = torch.Generator().manual_seed(seed)
         order = torch.randperm(len(self.mlm_train), generator=generator)
-        curve, started, done = [], time.perf_counter(), 0
+        curve, started, done, aside = [], time.perf_counter(), 0, 0.0
         phases = [(0, min(steps, self.setup.phase0_steps), self.setup.phase0_lr),
                   (1, max(0, steps - self.setup.phase0_steps), self.setup.phase1_lr)]
         model.train()
         for phase, count, lr in phases:
             if count == 0:
                 continue
+            if phase == 1 and at_cutoff is not None:
+                tick = time.perf_counter()
+                at_cutoff(model, curve)
+                aside += time.perf_counter() - tick
+            phase_started = time.process_time()
             for name, p in model.named_parameters():
                 p.requires_grad_(phase == 1 or (name in new and not name.startswith("qa.")))
             trainable = [p for p in model.parameters() if p.requires_grad]
@@ -299,9 +307,11 @@ class NasLive:
                     curve.append({"steps": done, "phase": phase, "mlm_train_loss": _mean(recent),
                                   "mlm_val_loss": self.mlm_validation_loss(model)})
                     recent = []
+            if cpu is not None:
+                cpu[f"phase{phase}_cpu_seconds"] = time.process_time() - phase_started
         for p in model.parameters():
             p.requires_grad_(True)
-        return curve, time.perf_counter() - started
+        return curve, time.perf_counter() - started - aside
 
     def finetune(self, model, seed: int) -> list[float]:
         import torch
@@ -388,33 +398,76 @@ class NasLive:
         return 1000 * statistics.median(times)
 
     def evaluate(self, genotype, steps: int, seed: int) -> Result:
+        """Pre-train to ``steps``, fine-tune, score. The learning curve (``extra["curve"]``, a table's rows) has a
+        point at ``steps`` and, with ``score_cutoff`` and ``steps`` past it, one at the cutoff, scored on a copy
+        of the model with its own random numbers, so phase 1 goes on as if it had not been; each point's CPU and
+        wall seconds are what an evaluation stopped there costs."""
+        import copy
+
+        import torch
+
         from bench_nas.genotype import Genotype, count_params
         from bench_nas.model import build
-        from bench_nas.squad import score
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         model, new = build(genotype, self.parent, seed, self.setup.dropout)
         model.to(self.device)
+        params = float(count_params(genotype))
         extra: dict[str, Any] = {"new_modules": [f"block{i}.{m}" for i, m in genotype.new_modules()],
-                                 "device": str(self.device), "autocast": str(self.autocast_dtype)}
+                                 "device": str(self.device), "autocast": str(self.autocast_dtype),
+                                 "params_ratio": params / count_params(Genotype.parent(self.dims))}
+        cpu: dict[str, float] = {}
+        points: list[dict[str, Any]] = []
+        aside = {"wall": 0.0, "cpu": 0.0}  # the cutoff's scoring, which an evaluation stopped later does not pay
+
+        def at_cutoff(trained, curve) -> None:
+            wall, cpu_now = time.perf_counter(), time.process_time()
+            copied = copy.deepcopy(trained)
+            for p in copied.parameters():  # as pre-training leaves a model: every weight trainable
+                p.requires_grad_(True)
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                point, _ = self._scored(copied, self.setup.phase0_steps, curve, cpu, params, seed)
+            points.append({**point, "cpu_seconds": time.process_time() - cpu_started,
+                           "wall_seconds": time.perf_counter() - started})
+            aside["wall"] += time.perf_counter() - wall
+            aside["cpu"] += time.process_time() - cpu_now
+
         try:
-            curve, extra["pretrain_seconds"] = self.pretrain(model, new, steps, seed)
-            extra["curve"] = curve
-            tick = time.perf_counter()
-            extra["qa_losses"] = self.finetune(model, seed)
-            extra["finetune_seconds"] = time.perf_counter() - tick
-            tick = time.perf_counter()
-            scores = score(self.predict(model), {x["id"]: x["answers"]["text"] for x in self.test})
-            extra["eval_seconds"] = time.perf_counter() - tick
+            curve, extra["pretrain_seconds"] = self.pretrain(
+                model, new, steps, seed, at_cutoff if self.setup.score_cutoff else None, cpu)
+            extra["mlm_curve"] = curve
+            point, extra["qa_losses"] = self._scored(model, steps, curve, cpu, params, seed)
         except Diverged as exc:
             return Result.failure(str(exc), time.perf_counter() - started, Status.DIVERGED, fidelity=steps,
-                                  extra={**extra, "curve": exc.curve})
-        params = count_params(genotype)
-        extra.update(scores, params_ratio=params / count_params(Genotype.parent(self.dims)),
-                     peak_memory_mb=peak_memory_mb(self.device))
-        objectives = {"qa_score": (scores["f1"] + scores["exact_match"]) / 2, "params": float(params),
-                      "latency_ms": self.latency_ms(model)}
-        return Result(objectives, cost=time.perf_counter() - started, source="live", fidelity=steps, extra=extra)
+                                  extra={**extra, "mlm_curve": exc.curve, "curve": points})
+        points.append({**point, "cpu_seconds": time.process_time() - cpu_started - aside["cpu"],
+                       "wall_seconds": time.perf_counter() - started - aside["wall"]})
+        extra.update({k: point[k] for k in ("f1", "exact_match", "finetune_seconds", "eval_seconds")},
+                     curve=points, peak_memory_mb=peak_memory_mb(self.device))
+        objectives = {name: point[name] for name in ("qa_score", "params", "latency_ms")}
+        return Result(objectives, cost=time.perf_counter() - started - aside["wall"], source="live", fidelity=steps,
+                      extra=extra)
+
+    def _scored(self, model, steps: int, curve: list[dict], cpu: dict[str, float], params: float,
+                seed: int) -> tuple[dict[str, Any], list[float]]:
+        """``model`` pre-trained to ``steps``, fine-tuned and scored: its learning-curve point (the objectives, F1
+        and EM, the MLM validation loss after each phase run so far, each stage's CPU seconds) and QA losses."""
+        from bench_nas.squad import score
+
+        tick, cpu_tick = time.perf_counter(), time.process_time()
+        losses = self.finetune(model, seed)
+        finetune = {"finetune_seconds": time.perf_counter() - tick,
+                    "finetune_cpu_seconds": time.process_time() - cpu_tick}
+        tick, cpu_tick = time.perf_counter(), time.process_time()
+        scores = score(self.predict(model), {x["id"]: x["answers"]["text"] for x in self.test})
+        latency = self.latency_ms(model)
+        scoring = {"eval_seconds": time.perf_counter() - tick, "scoring_cpu_seconds": time.process_time() - cpu_tick}
+        at = {c["phase"]: c["mlm_val_loss"] for c in curve if c["steps"] in (self.setup.phase0_steps, steps)}
+        point = {"pretrain_steps": steps, "qa_score": (scores["f1"] + scores["exact_match"]) / 2, "params": params,
+                 "latency_ms": latency, "f1": scores["f1"], "exact_match": scores["exact_match"],
+                 "mlm_val_loss_phase0": at.get(0), "mlm_val_loss_phase1": at.get(1) if steps > self.setup.phase0_steps
+                 else None, **cpu, **finetune, **scoring}  # cpu: the phases run so far
+        return point, losses
 
 
 def _trimmed(batch: dict, device) -> dict:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from bench_nas.genotype import ACTIVATIONS, MAX_DEPTH, MAX_FFNS, MIN_DEPTH, FFN, Block, Dims, Genotype
+from bench.space import validate
+from bench_nas.genotype import ACTIVATIONS, MAX_DEPTH, MAX_FFNS, MIN_DEPTH, FFN, Block, Dims, Genotype, dims_of
 
 
 @dataclass(frozen=True)
@@ -81,3 +82,19 @@ def mutate(genotype: Genotype, rng: np.random.Generator, rates: Rates = SOURCE_R
             block = replace(block, heads=_redrawn_heads(block.heads, dims, rng))
         out[i] = block
     return Genotype(tuple(out), dims)
+
+
+def mutation_design(space, points: int) -> list[dict]:
+    """A table build's design of ``points`` distinct genotypes (seed 0) drawn as ``nsga2-nas`` draws them, so
+    the table covers the region a search visits: the parent first, then every fourth one mutated from the parent
+    at the initial population's rates and the others from an earlier one at the source's rates. A longer
+    design starts with a shorter one."""
+    rng = np.random.default_rng(0)
+    parent = Genotype.parent(dims_of(space))
+    drawn = [parent]
+    while len(drawn) < points:
+        child = (mutate(parent, rng, INITIAL_RATES) if len(drawn) % 4 == 1 else
+                 mutate(drawn[int(rng.integers(len(drawn)))], rng, SOURCE_RATES))
+        if child not in drawn:
+            drawn.append(child)
+    return [validate(space, g.to_config()) for g in drawn]

