@@ -363,7 +363,8 @@ def table_verify(names, as_json) -> None:
 
 @table.command("build")
 @click.argument("problem")
-@click.option("--design", required=True, help="The configurations to measure: sobol:N (a scrambled Sobol design).")
+@click.option("--design", required=True, help="The configurations to measure: sobol:N (a scrambled Sobol design), or a"
+              " kind the problem brings (distilbert-nas: mutation:N).")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Folder of the table: NAME.trials.jsonl (the measured rows, to commit) and the table files.")
 @click.option("--seeds", default="0", show_default=True,
