@@ -446,7 +446,8 @@ class Table:
         # one file, read as one: read_table goes through pyarrow.dataset, which imports pandas (0.45 s a run)
         columns = pq.ParquetFile(directory / self.manifest["data"]).read().to_pydict()
         self.rows = len(columns[self.params[0]])
-        self.configs = [{p: columns[p][i] for p in self.params} for i in range(self.rows)]
+        self.configs = [{p: columns[p][i] for p in self.params if columns[p][i] is not None}  # None: inactive
+                        for i in range(self.rows)]
         self.values = {o: np.asarray(columns[o], dtype=float) for o in self.objectives}
         self.cost = np.asarray(columns["cost_seconds"], dtype=float)
         self.status = columns.get("status") or ["ok"] * self.rows
@@ -657,7 +658,7 @@ def write_table(
         params = list(space.keys())
         status = columns.get("status") or ["ok"] * table.num_rows
         keep = [i for i in range(table.num_rows) if status[i] == "ok"]
-        configs = [{p: columns[p][i] for p in params} for i in keep]
+        configs = [{p: columns[p][i] for p in params if columns[p][i] is not None} for i in keep]  # None: inactive
         x = np.array([to_unit(space, c) for c in configs])
         column = (manifest.get("fidelity") or {}).get("column")
         levels = [columns[column][i] for i in keep] if column else None

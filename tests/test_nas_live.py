@@ -145,6 +145,30 @@ def test_a_table_build_scores_at_the_cutoff_too_and_phase_1_goes_on_as_without(s
 
 
 @pytest.mark.slow
+def test_a_nas_table_build_measures_the_mutation_design_at_both_phase_levels(stand_ins, tmp_path):
+    import dataclasses
+
+    import pyarrow.parquet as pq
+
+    from bench.build import build as build_table
+
+    registry = Registry()
+    spec = registry.problem("distilbert-nas/minilm-wordnet-qa")
+    setup = {**spec.kwargs["setup"], **vars(tiny_setup(stand_ins))}
+    registry.problems[spec.name] = dataclasses.replace(spec, kwargs={"setup": setup},
+                                                       table_build={"setup": {**setup, "score_cutoff": True}})
+    manifest = build_table(registry, spec.name, "mutation:3", [0], tmp_path)
+    rows = pq.read_table(tmp_path / "distilbert-nas-minilm-wordnet-qa.parquet").to_pylist()
+    assert manifest["fidelity"]["levels"] == [3, 5] and manifest["provenance"]["live_setup"]["live_setup"][
+        "score_cutoff"]
+    assert [r["pretrain_steps"] for r in rows] == [3, 5] * 3 and {r["status"] for r in rows} == {"ok"}
+    assert all(r["mlm_val_loss_phase0"] > 0 and 0 <= r["f1"] <= 100 and r["phase0_cpu_seconds"] > 0 for r in rows)
+    assert [r["mlm_val_loss_phase1"] != r["mlm_val_loss_phase1"] for r in rows] == [True, False] * 3  # NaN at 3
+    assert [r["phase1_cpu_seconds"] > 0 for r in rows] == [False, True] * 3  # NaN compares False: none at 3
+    assert manifest["columns"] == NasProblem.table_columns
+
+
+@pytest.mark.slow
 def test_the_distilbert_squad_instance_loads_local_stand_ins(stand_ins, monkeypatch):
     monkeypatch.setenv("BENCH_NAS_PARENT", str(stand_ins / "parent"))
     monkeypatch.setenv("BENCH_NAS_CORPUS", str(stand_ins / "corpus.txt"))
