@@ -113,8 +113,8 @@ class SOO(Optimizer):
 
 class BaMSOO(SOO):
     """SOO whose new centres are evaluated only where a GP's lower confidence bound (on the
-    loss; bo-gp's model, ``bench_botorch.gp.fit_gp``) reaches the best loss seen; elsewhere the GP's upper bound scores the cell, which is
-    neither a trial nor charged to the budget. Those cells are recorded in the ``gp_scored``
+    loss; bo-gp's model, ``bench_botorch.gp.fit_gp``) reaches the best loss seen; elsewhere the
+    GP's upper bound scores the cell, which is neither a trial nor charged to the budget. Those cells are recorded in the ``gp_scored``
     note of the next trial proposed, never as measurements."""
 
     ETA = 1.0
@@ -123,6 +123,7 @@ class BaMSOO(SOO):
         self._gp_scored: list[dict] = []
         self._scored_count = 0
         self._evaluated: list[Cell] = []
+        self._hyperparameters = None
         super().__init__(*args, **kwargs)
 
     def _note(self, cell: Cell) -> dict:
@@ -139,12 +140,13 @@ class BaMSOO(SOO):
             return
         import torch
 
-        from bench_botorch.gp import fit_gp, one_thread, seeded
+        from bench_botorch.gp import fit_gp, hyperparameters, one_thread, seeded
 
         x = np.array([m[0] for m in measured])
         y = np.array([m[1] for m in measured])
-        with one_thread(), seeded(len(measured)):  # bo-gp's model, fitted afresh
-            model = fit_gp(x, y, noise_free=self.deterministic)
+        with one_thread(), seeded(len(measured)):  # bo-gp's model, its fit started where the last one ended
+            model = fit_gp(x, y, self._hyperparameters, noise_free=self.deterministic)
+            self._hyperparameters = hyperparameters(model)
             with torch.no_grad():
                 posterior = model.posterior(torch.as_tensor(np.array([c.centre for c in cells])))
                 mean, std = posterior.mean[:, 0].numpy(), posterior.variance[:, 0].sqrt().numpy()
