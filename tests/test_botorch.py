@@ -35,9 +35,9 @@ def fits(monkeypatch):
     """Every GP fit's data and torch's thread count during it."""
     seen = []
 
-    def spy(x, y, start=None):
-        seen.append({"x": x, "y": y, "threads": torch.get_num_threads()})
-        return fit(x, y, start)
+    def spy(x, y, start=None, noise_free=False):
+        seen.append({"x": x, "y": y, "threads": torch.get_num_threads(), "noise_free": noise_free})
+        return fit(x, y, start, noise_free=noise_free)
 
     fit = gp.fit_gp
     monkeypatch.setattr(gp, "fit_gp", spy)
@@ -50,7 +50,21 @@ def test_ten_latin_hypercube_points_then_the_gp(fits):
     cells = np.floor(np.array([to_unit(problem.space, t.config) for t in trials[:10]]) * 10)
     assert all(sorted(column) == list(range(10)) for column in cells.T)  # one point in each tenth, per axis
     assert len(fits) == 1 and len(fits[0]["x"]) == 10
+    assert fits[0]["noise_free"]  # branin is deterministic
     assert trials[10].config not in [t.config for t in trials[:10]]
+
+
+def test_the_model_fixes_its_noise_near_zero_only_where_the_problem_is_noise_free():
+    from gpytorch.kernels import MaternKernel
+    from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
+
+    x = np.random.default_rng(0).random((12, 3))
+    y = np.sin(6 * x).sum(axis=1) + 10.0
+    exact, learned = gp.fit_gp(x, y, noise_free=True), gp.fit_gp(x, y)
+    assert isinstance(exact.likelihood, FixedNoiseGaussianLikelihood)
+    assert torch.allclose(exact.likelihood.noise, torch.tensor(gp.NOISE_FREE_VARIANCE, dtype=torch.double))
+    assert not isinstance(learned.likelihood, FixedNoiseGaussianLikelihood)
+    assert isinstance(exact.covar_module.base_kernel, MaternKernel) and exact.covar_module.base_kernel.nu == 2.5
 
 
 def test_a_suggestion_runs_on_one_thread_and_restores_the_count(fits):
