@@ -361,6 +361,7 @@ def write_built_table(name: str, problem: Problem, registry: Registry, runs: lis
         "problem": cards[0]["problem"],
         "description": f"{registry.problem(cards[0]['problem']).summary}; measured live by bench table build",
         "space": problem.space.to_serialized_dict(),
+        **({"space_meta": problem.space.meta} if problem.space.meta else {}),
         "objectives": info["objectives"],
         **({"fidelity": {"name": column, "column": column, "levels": levels, "min": fid["min"], "max": fid["max"]}}
            if column else {}),
@@ -372,6 +373,8 @@ def write_built_table(name: str, problem: Problem, registry: Registry, runs: lis
         **({"columns": dict(problem.table_columns)} if own else {}),
         "noise": noise_model(rows, params, info, column, levels),
         "curve_rank_correlation": curve_correlation(rows, objectives, column, levels),
+        **({"signal_correlation": signal_correlation(rows, problem.table_signals, column, levels)}
+           if problem.table_signals else {}),
         "provenance": {
             "built_by": "bench table build",
             "runs": [{"optimizer": c["optimizer"], "seed": c["seed"], "trials": len(r["trials"]),
@@ -383,7 +386,7 @@ def write_built_table(name: str, problem: Problem, registry: Registry, runs: lis
             "live_setup": info,
         },
     }
-    return write_table(name, columns, manifest, out, types=types)
+    return write_table(name, columns, manifest, out, types=types, encoding=problem.encoding)
 
 
 def _distinct(items) -> list:
@@ -446,4 +449,21 @@ def curve_correlation(rows, objectives, column, levels) -> dict[str, Any]:
             rho = float(spearmanr([a[o] for a, _ in pairs], [b[o] for _, b in pairs]).statistic) \
                 if len(pairs) > 2 else math.nan
             out[o][level_key(level)] = {"trials": len(pairs), "spearman": None if math.isnan(rho) else round(rho, 4)}
+    return out
+
+
+def signal_correlation(rows, signals: dict[str, str], column, levels) -> dict[str, Any]:
+    """Per early signal (a column, e.g. the MLM loss at the cutoff): Pearson and Spearman correlation of its value
+    with the objective it stands for, over the ok rows at the top level (one a trial)."""
+    from scipy.stats import pearsonr, spearmanr
+
+    top = _by_level(rows, column, levels[-1])
+    out = {}
+    for signal, objective in signals.items():
+        pairs = [(r[signal], r[objective]) for r in top if math.isfinite(r[signal])]
+        a, b = [p[0] for p in pairs], [p[1] for p in pairs]
+        enough = len(pairs) > 2 and len(set(a)) > 1 and len(set(b)) > 1
+        out[signal] = {"objective": objective, "trials": len(pairs),
+                       "pearson": round(float(pearsonr(a, b).statistic), 4) if enough else None,
+                       "spearman": round(float(spearmanr(a, b).statistic), 4) if enough else None}
     return out

@@ -86,7 +86,7 @@ class ProblemSpec:
     # How the published board runs it (None: not on the board): {"budget": evaluations, "objectives": [[names],
     # ...]} (one entry per variant, [] for the default objectives), and optionally "mode": "table" (the default:
     # under every surrogate family the table ships) or another, for analytic problems whose optima are known
-    # (the board's sanity section).
+    # (the board's sanity section), and "optimizers": the only ones it runs (default: every one that supports it).
     board: dict[str, Any] | None = None
     # The kwargs `bench table build` creates the problem with in live mode, where measuring a table wants more than a
     # run does (e.g. a score at every level of a learning curve); None: ``kwargs``.

@@ -70,6 +70,11 @@ class Problem(ABC):
     # Numbers a table row keeps beside the objectives (column -> what it is), read from each learning-curve point,
     # or from the result's extra where there is no curve.
     table_columns: ClassVar[dict[str, str]] = {}
+    # Early signals a table build correlates with the objective they stand for (column -> objective): the column's
+    # value against the objective at the top level, over the table's trials (the manifest's signal_correlation).
+    table_signals: ClassVar[dict[str, str]] = {}
+    # The encoding a table's surrogates read (bench.tables.Encoding); None: the configuration in the unit cube.
+    encoding = None
 
     def __init__(self, mode: str) -> None:
         self.mode = mode

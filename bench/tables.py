@@ -24,13 +24,14 @@ from functools import cache, cached_property, partial
 from importlib.resources import files
 from pathlib import Path
 from statistics import NormalDist
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 from ConfigSpace import ConfigurationSpace
 
 from bench import cache_dir
-from bench.space import InvalidConfiguration, check, to_unit
+from bench.space import Fidelity, InvalidConfiguration, check, to_unit
 from bench.trial import Result, Status
 
 TABLES_PACKAGE = "bench.surrogate_tables"
@@ -108,8 +109,27 @@ def member(directory: Path, file: str, table: str) -> Path:
 
 
 def space_of(manifest: dict[str, Any]) -> ConfigurationSpace:
-    """The manifest's search space (ConfigSpace consumes the dict it reads, so give it a copy)."""
-    return ConfigurationSpace.from_serialized_dict(copy.deepcopy(manifest["space"]))
+    """The manifest's search space with its ``meta`` (which ConfigSpace does not serialize; a genotype space keeps
+    its parent's shape there). ConfigSpace consumes the dict it reads, so give it a copy."""
+    space = ConfigurationSpace.from_serialized_dict(copy.deepcopy(manifest["space"]))
+    space.meta = copy.deepcopy(manifest.get("space_meta"))
+    return space
+
+
+def row_configs(columns: dict[str, list], params: list[str], rows) -> list[dict[str, Any]]:
+    """The configurations of ``rows`` of a table's columns; a None is an inactive conditional parameter, left out."""
+    return [{p: columns[p][i] for p in params if columns[p][i] is not None} for i in rows]
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """A problem's fixed-length numeric encoding of its configurations, which the table's surrogates (and the nearest
+    policy) read instead of the unit cube where the cube says little: a genotype's block slots, say. A table records
+    the feature names, so it is never read through another encoding."""
+
+    name: str
+    features: tuple[str, ...]
+    encode: Callable[[Mapping[str, Any]], np.ndarray]
 
 
 def verify(name: str, directory: Path | None = None) -> dict[str, Any]:
@@ -228,8 +248,16 @@ class Forest(_StoredArrays):
         point, leaves, call = one
         point[:] = x.astype(np.float32)  # scikit-learn's float32 inputs, as in predict_many
         call()
-        means = np.add.reduce(leaves.reshape(len(self.objectives), -1), axis=1) / (leaves.size // len(self.objectives))
+        means = self._means(leaves[None, :])[0]
         return {o: float(means[i]) for i, o in enumerate(self.objectives)}
+
+    def _means(self, leaves: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """[queries, objectives]: each objective's mean over its trees of ``leaves`` ([queries, trees]); numpy's
+        mean without its overhead, in one order of additions, so one query and a batch agree bit for bit."""
+        per = leaves.shape[1] // len(self.objectives)
+        means = np.add.reduce(leaves.reshape(len(leaves), len(self.objectives), per), axis=2, out=out)
+        means /= per
+        return means
 
     @cached_property
     def _one(self) -> threading.local:
@@ -254,12 +282,10 @@ class Forest(_StoredArrays):
         """Each objective's forest mean for the rows of ``x`` ([queries, inputs])."""
         # scikit-learn compares float32 inputs with its thresholds; do the same to match it exactly
         x = x.astype(np.float32).astype(np.float64)
-        per = len(self.left) // len(self.objectives)
         means = np.empty((len(x), len(self.objectives)))
 
         def chunk(start: int) -> None:  # leaves of a chunk at a time, not of the whole batch at once
-            trees = self.leaves(x[start: start + _CHUNK]).reshape(-1, len(self.objectives), per)
-            np.add.reduce(trees, axis=2, out=means[start: start + _CHUNK])  # numpy's mean, without its overhead
+            self._means(self.leaves(x[start: start + _CHUNK]), out=means[start: start + _CHUNK])
 
         starts = range(0, len(x), _CHUNK)
         threads = min(len(starts), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else
@@ -270,7 +296,6 @@ class Forest(_StoredArrays):
         else:
             for start in starts:
                 chunk(start)
-        means /= per
         return {o: means[:, i] for i, o in enumerate(self.objectives)}
 
     def leaves(self, x: np.ndarray, compiled: bool = True) -> np.ndarray:
@@ -429,14 +454,34 @@ _STANDARD_NORMAL = NormalDist()
 SURROGATES = {"random-forest": Forest, "gp": GaussianProcess}  # the first is a table's default
 
 
-class Table:
-    """A verified table in memory, answering lookups for one search space."""
+def _check_encoding(name: str, recorded: dict[str, Any] | None, encoding: Encoding | None) -> None:
+    """Refuse to read a table through another encoding than the one its surrogates were fitted on."""
+    if recorded is None and encoding is None:
+        return
+    if encoding is None:
+        raise TableError(f"table {name}: its surrogates read the {recorded['name']} encoding of a configuration; open"
+                         " it through its problem (bench run PROBLEM --mode table)")
+    if recorded is None:
+        raise TableError(f"table {name} has no {encoding.name} encoding (its surrogates read the unit cube); rebuild it"
+                         " with this problem")
+    if list(recorded.get("features", [])) != list(encoding.features):
+        size = len(recorded.get("features", []))
+        other = " other ones" if size == len(encoding.features) else ""
+        raise TableError(f"table {name}: its surrogates take {size} inputs of the {recorded['name']} encoding, this"
+                         f" problem's {encoding.name} encoding gives {len(encoding.features)}{other}; rebuild the table"
+                         " with this problem")
 
-    def __init__(self, name: str, directory: Path | None = None) -> None:
+
+class Table:
+    """A verified table in memory, answering lookups for one search space; a table whose surrogates read an
+    ``encoding`` of the configurations is opened with that encoding (its problem's)."""
+
+    def __init__(self, name: str, directory: Path | None = None, encoding: Encoding | None = None) -> None:
         import pyarrow.parquet as pq
 
         directory = directory or tables_dir()
         self.manifest = verify(name, directory)
+        _check_encoding(name, self.manifest.get("encoding"), encoding)
         self.name = name
         self.sha256: str = self.manifest["sha256"]
         self.files = table_files(name, directory)
@@ -446,8 +491,7 @@ class Table:
         # one file, read as one: read_table goes through pyarrow.dataset, which imports pandas (0.45 s a run)
         columns = pq.ParquetFile(directory / self.manifest["data"]).read().to_pydict()
         self.rows = len(columns[self.params[0]])
-        self.configs = [{p: columns[p][i] for p in self.params if columns[p][i] is not None}  # None: inactive
-                        for i in range(self.rows)]
+        self.configs = row_configs(columns, self.params, range(self.rows))
         self.values = {o: np.asarray(columns[o], dtype=float) for o in self.objectives}
         self.cost = np.asarray(columns["cost_seconds"], dtype=float)
         self.status = columns.get("status") or ["ok"] * self.rows
@@ -460,8 +504,11 @@ class Table:
         self.levels = sorted(set(self.level_of)) if self.fidelity_column else [None]
         self.index: dict[tuple, list[int]] = {}
         for i, config in enumerate(self.configs):
-            self.index.setdefault((tuple(config[p] for p in self.params), self.level_of[i]), []).append(i)
-        self.x = np.array([to_unit(self.space, c) for c in self.configs])
+            self.index.setdefault((tuple(config.get(p) for p in self.params), self.level_of[i]), []).append(i)
+        self.encode = encoding.encode if encoding else partial(to_unit, self.space)
+        self.inputs = (f"the {encoding.name} encoding of a configuration" if encoding else
+                       "a configuration in the unit cube (bench.space.to_unit), NaN where inactive")
+        self.x = np.array([self.encode(c) for c in self.configs])
         self.at_level = {level: np.array([lv == level for lv in self.level_of]) for level in self.levels}
         self.median_cost = {level: float(np.median(self.cost[mask])) for level, mask in self.at_level.items()}
         self.bounds = {o["name"]: o.get("bounds") for o in self.manifest["objectives"]}
@@ -489,7 +536,7 @@ class Table:
         if rows is not None:
             return self._row(rows[seed % len(rows)], "table")
         check(self.space, config)  # off-grid: make sure it is at least inside the space
-        x = to_unit(self.space, config)
+        x = self.encode(config)
         if policy == "nearest":
             distance = np.where(self.at_level[level], ((self.x - x) ** 2).sum(axis=1), np.inf)
             return self._row(int(np.argmin(distance)), "nearest")
@@ -503,14 +550,17 @@ class Table:
 
     def predict_many(self, x: np.ndarray, fidelity: float | None = None, surrogate: str | None = None,
                      ) -> dict[str, np.ndarray]:
-        """The ``surrogate`` family's noise-free predictions for many points of the unit cube at once ([queries,
-        inputs] in space order, NaN where inactive, as ``to_unit`` gives): what a lookup of each point off the
-        table predicts, at a batch's speed."""
+        """The ``surrogate`` family's noise-free predictions for many points at once ([queries, inputs], each what
+        ``encode`` gives): what a lookup of each point off the table predicts, at a batch's speed."""
+        if x.ndim != 2 or x.shape[1] != self.x.shape[1]:
+            raise TableError(f"table {self.name}: its surrogates take points of {self.x.shape[1]} numbers"
+                             f" ({self.inputs}), given an array of shape {x.shape}; make each point with the table's"
+                             " encode")
         return self.surrogate(surrogate).predict_many(self._surrogate_input(x, self.level(fidelity)))
 
     def _surrogate_input(self, x: np.ndarray, level: float | None) -> np.ndarray:
-        """Points of the unit cube (one, or [queries, inputs]) as the surrogates take them: with the level as a
-        last input, a share of the top level, where the table has a fidelity."""
+        """Encoded points (one, or [queries, inputs]) as the surrogates take them: with the level as a last input,
+        a share of the top level, where the table has a fidelity."""
         if not self.fidelity_column:
             return x
         return np.concatenate([x, np.full((*x.shape[:-1], 1), level / self.levels[-1])], axis=-1)
@@ -629,6 +679,7 @@ def write_table(
     directory: Path,
     surrogate: bool = True,
     types: dict[str, Any] | None = None,
+    encoding: Encoding | None = None,
 ) -> dict[str, Any]:
     """Write ``name.parquet`` and ``name.json`` (schema, sha256, rows, surrogate and its quality).
 
@@ -636,7 +687,8 @@ def write_table(
     computed from the data, so a rebuild from the same rows gives the same files. With a
     ``fidelity.column``, the surrogate also takes the level (as a share of the top level) and its
     quality is reported per level; with a ``status`` column it is fitted on the ok rows only.
-    ``types`` fixes the Arrow type of columns that may hold only nulls (an error column, say).
+    ``types`` fixes the Arrow type of columns that may hold only nulls (an error column, say). With an
+    ``encoding``, the surrogates read it, not the unit cube, and the manifest names its features.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -652,17 +704,19 @@ def write_table(
         "rows": table.num_rows,
         "sha256": sha256_file(data),
         "schema": [{"name": f.name, "type": str(f.type)} for f in table.schema],
+        **({"encoding": {"name": encoding.name, "features": list(encoding.features)}} if encoding else {}),
     }
     if surrogate:
         space = space_of(manifest)
         params = list(space.keys())
         status = columns.get("status") or ["ok"] * table.num_rows
         keep = [i for i in range(table.num_rows) if status[i] == "ok"]
-        configs = [{p: columns[p][i] for p in params if columns[p][i] is not None} for i in keep]  # None: inactive
-        x = np.array([to_unit(space, c) for c in configs])
+        configs = row_configs(columns, params, keep)
+        x = np.array([(encoding.encode if encoding else partial(to_unit, space))(c) for c in configs])
         column = (manifest.get("fidelity") or {}).get("column")
         levels = [columns[column][i] for i in keep] if column else None
-        inputs = "the configuration mapped to the unit cube (bench.space.to_unit)"
+        inputs = (f"the configuration's {encoding.name} encoding (the manifest's encoding)" if encoding else
+                  "the configuration mapped to the unit cube (bench.space.to_unit)")
         if column:
             x = np.column_stack([x, np.asarray(levels, dtype=float) / max(levels)])
             inputs += f", then {column} as a share of the top level {max(levels):g}"
@@ -682,3 +736,49 @@ def write_table(
             }
     (directory / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+class TableProblem:
+    """Table mode, the same for every problem with a table: open and check the table, answer a trial from it
+    (observed with the table's noise unless told not to), describe it for run cards and the board. A problem sets
+    ``space`` before ``open_table``."""
+
+    space: ConfigurationSpace
+
+    def open_table(self, name: str, lookup: str = "surrogate", noise: bool = True, surrogate: str | None = None,
+                   encoding: Encoding | None = None) -> None:
+        self.lookup, self.noise = lookup, noise
+        self.table = Table(name, encoding=encoding)
+        self.surrogate = self.table.surrogate(surrogate).family if lookup == "surrogate" else None
+        if self.table.space != self.space:
+            raise TableError(f"table {name} was measured in another search space than this problem's; rebuild it")
+        self.deterministic = self.table.manifest["noise"]["deterministic"] and not noise
+        if self.table.fidelity_column:  # a learning-curve table: any fidelity, answered at the next level up
+            levels = self.table.levels
+            self.fidelity = Fidelity(self.table.fidelity_column, levels[0], levels[-1])
+
+    def answer(self, config: dict[str, Any], fidelity: float | None, seed: int) -> Result:
+        result = self.table.lookup(config, seed, self.lookup, fidelity, self.surrogate)
+        if result.source != "table" and result.ok:
+            result = self.computed(config, result)
+        return self.table.observe(result, config, seed) if self.noise else result
+
+    def computed(self, config: dict[str, Any], result: Result) -> Result:
+        """An unmeasured configuration's answer with what the problem computes exactly put in place of the
+        prediction (a model's parameter count, say); nothing here."""
+        return result
+
+    def table_provenance(self) -> dict[str, Any]:
+        best = self.table.best_measured()
+        return {"table": self.table.name, "table_sha256": self.table.sha256, "table_files": self.table.files,
+                "lookup": self.lookup, "surrogate": self.surrogate, "noise": self.noise,
+                # one evaluation's noise near the best measurement: the board's region of practical equivalence
+                "noise_sd": {o: self.table.noise_sd(o, self.table.levels[-1], value) for o, value in best.items()},
+                # what the board explains a table problem by: its best real measurement, the space's default
+                # configuration's (noise-free) value, and each surrogate family's held-out quality
+                "best_measured": best,
+                "default_value": self.table.lookup(dict(self.space.get_default_configuration()), 0, self.lookup, None,
+                                                   self.surrogate).objectives,
+                "surrogate_quality": {family: {o: {k: q[k] for k in ("spearman", "mae")}
+                                               for o, q in entry["quality"].items()}
+                                      for family, entry in self.table.manifest.get("surrogates", {}).items()}}

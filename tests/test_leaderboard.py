@@ -575,3 +575,18 @@ def test_a_table_task_explains_itself_and_measures_regret_from_its_best_real_mea
     assert f"One unit of regret is {summary['regret_unit']:.4g} in score." in text
     assert "Best real measurement: score 0.85. The default configuration: score 0.4." in text
     assert "held-out Spearman of the families: gp score 0.88; random-forest score 0.93." in text
+
+
+def test_a_board_entry_may_name_the_only_optimizers_it_runs():
+    import dataclasses
+
+    from bench.analysis.publish import run_matrix
+    from bench.registry import Registry
+
+    registry = Registry()
+    spec = registry.problem("synthetic/zdt1")
+    everyone = {s.optimizer for s in run_matrix(registry) if s.problem == spec.name}
+    registry.problems[spec.name] = dataclasses.replace(spec, board={**spec.board, "optimizers": ["random", "nsga2",
+                                                                                                 "hyperband"]})
+    named = {s.optimizer for s in run_matrix(registry) if s.problem == spec.name}
+    assert {"random", "nsga2", "smsemoa"} <= everyone and named == {"random", "nsga2"}  # hyperband: one objective only

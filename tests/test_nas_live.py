@@ -192,3 +192,70 @@ def test_bad_inputs_name_the_fix(stand_ins):
         NasLive(tiny_setup(stand_ins, corpus=str(stand_ins / "missing.txt")))
     with pytest.raises(LiveSetupError, match="train.json"):
         NasLive(tiny_setup(stand_ins, qa=str(stand_ins)))
+
+
+@pytest.mark.slow
+def test_a_nas_table_answers_from_measurements_counts_parameters_and_refuses_bad_input(stand_ins, tmp_path,
+                                                                                      monkeypatch):
+    import dataclasses
+
+    import numpy as np
+
+    from bench import api
+    from bench.build import build as build_table
+    from bench.space import InvalidConfiguration
+    from bench.tables import Table, TableError, table_files, verify
+    from bench.trial import Trial
+    from bench_nas.genotype import count_params, genotype_encoding
+    from bench_nas.mutation import mutate
+    from conftest import bench_cli
+
+    name, table = "distilbert-nas/minilm-wordnet-qa", "distilbert-nas-minilm-wordnet-qa"
+    registry = Registry()
+    spec = registry.problem(name)
+    setup = {**spec.kwargs["setup"], **vars(tiny_setup(stand_ins))}
+    registry.problems[name] = dataclasses.replace(spec, modes=("table", "live"),
+                                                  kwargs={"setup": setup, "table": table},
+                                                  table_build={"setup": {**setup, "score_cutoff": True}})
+    manifest = build_table(registry, name, "mutation:6", [0, 1], tmp_path, repeats=2)
+    assert verify(table, tmp_path)["rows"] == manifest["rows"] == (6 + 2) * 2
+    signal = manifest["signal_correlation"]["mlm_val_loss_phase0"]
+    assert signal["objective"] == "qa_score" and signal["trials"] == 8 and -1 <= signal["pearson"] <= 1
+    assert -1 <= manifest["surrogates"]["random-forest"]["quality"]["qa_score"]["spearman"] <= 1
+
+    monkeypatch.setenv("BENCH_TABLES", str(tmp_path))
+    problem = registry.problem(name).create("table")
+    dims = problem.dims
+    assert manifest["encoding"]["features"] == list(genotype_encoding(dims).features)
+    assert problem.fidelity.min == 3 and problem.fidelity.max == 5  # the two phase levels the table measured
+    parent = dict(problem.space.get_default_configuration())
+    measured = problem.evaluate(parent, 5, seed=0)
+    assert measured.source == "table" and measured.objectives["params"] == count_params(Genotype.parent(dims))
+    design = {json.dumps(c, sort_keys=True) for c in problem.design("mutation", 6)}
+    rng = np.random.default_rng(1)
+    child = next(g for g in (mutate(Genotype.parent(dims), rng) for _ in range(100))
+                 if json.dumps(g.to_config(), sort_keys=True) not in design)
+    predicted = problem.evaluate(child.to_config(), 5, seed=0)
+    assert predicted.source == "surrogate" and predicted.objectives["params"] == count_params(child)
+    assert predicted.extra["computed"] == ["params"] and predicted.extra["predicted"] == ["latency_ms", "qa_score"]
+
+    store = tmp_path / "runs.sqlite"
+    api.run(name, "nsga2-nas", seeds=range(2), budget=20, mode="table", store=store, registry=registry)
+    shown = bench_cli("show", "--store", str(store))
+    assert shown.returncode == 0 and shown.stdout.count("Pareto front of run") == 2
+
+    before = table_files(table, tmp_path)
+    with pytest.raises(InvalidConfiguration, match="blocks"):
+        problem.evaluate({**parent, "blocks": 99}, 5, seed=0)
+    outside = problem.evaluate_trial(Trial({**parent, "blocks": 99}, 5), seed=0)
+    assert not outside.ok and "blocks" in outside.error and "\n" not in outside.error
+    with pytest.raises(TableError, match=f"points of {len(genotype_encoding(dims).features)} numbers") as wrong:
+        problem.table.predict_many(np.zeros((1, 5)))
+    assert "\n" not in str(wrong.value)
+    other = dataclasses.replace(dims, layers=dims.layers + 1)
+    with pytest.raises(TableError, match="encoding gives"):
+        Table(table, tmp_path, genotype_encoding(other))
+    monkeypatch.setenv("BENCH_NAS_PARENT", str(stand_ins / "another-parent"))
+    with pytest.raises(TableError, match="measured from the parent model"):
+        registry.problem(name).create("table")
+    assert table_files(table, tmp_path) == before

@@ -175,3 +175,20 @@ def test_general_optimizers_search_the_genotype_space_too(name, tmp_path):
     for st in trials:
         assert validate(SPACE, st.trial.config) == st.trial.config
         Genotype.from_config(st.trial.config, DIMS)
+
+
+def test_the_genotype_encoding_has_one_length_and_tells_genotypes_apart():
+    from bench_nas.genotype import genotype_encoding
+
+    encoding = genotype_encoding(DIMS)
+    designs = mutation_design(SPACE, 40)
+    vectors = np.array([encoding.encode(c) for c in designs])
+    assert vectors.shape == (40, len(encoding.features)) and len({tuple(v) for v in vectors}) == 40
+    named = dict(zip(encoding.features, encoding.encode(PARENT.to_config())))
+    assert named["blocks"] == 3 / 5 and named["params"] == 1.0 and named["new_share"] == 0.0
+    assert named["block2_present"] == 1.0 and named["block3_present"] == 0.0 and named["block0_ffn1_active"] == 0.0
+    child = Genotype(PARENT.blocks[:1] + (Block(4, (FFN("relu", (64, 96)),), None),), DIMS)
+    named = dict(zip(encoding.features, encoding.encode(child.to_config())))
+    assert named["block1_attention_new"] == 1.0 and named["block1_new_share"] == 1.0 and named["new_share"] == 0.5
+    assert named["block1_ffn0_gelu"] == 0.0 and named["block1_ffn0_depth"] == 1.0
+    assert named["params"] == count_params(child) / count_params(PARENT) and named["block2_present"] == 0.0

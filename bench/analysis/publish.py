@@ -38,7 +38,8 @@ def run_matrix(registry) -> list:
         families = [None] + list(problem.describe().get("surrogate_quality", {}))[1:]
         for objectives in [tuple(names) or None for names in spec.board["objectives"]]:
             for optimizer, opt_spec in registry.optimizers.items():
-                if optimizer not in built_in_optimizers or not opt_spec.board:
+                if optimizer not in built_in_optimizers or not opt_spec.board or \
+                        optimizer not in spec.board.get("optimizers", [optimizer]):
                     continue
                 try:
                     check_supported(optimizer, opt_spec.capabilities, problem, problem.select_objectives(objectives))

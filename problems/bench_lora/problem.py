@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.problem import Objective, Problem
 from bench.space import Fidelity
-from bench.tables import Table, TableError
+from bench.tables import TableProblem
 from bench.trial import Result
 from bench_lora.spaces import lora_space
 
@@ -27,7 +27,7 @@ def resolve(location: str) -> str:
     return location
 
 
-class LoraHPO(Problem):
+class LoraHPO(TableProblem, Problem):
     """``table``: a table of real measurements. ``live``: a dict of LiveSetup fields; the model and
     training data can be replaced by $BENCH_LORA_MODEL and $BENCH_LORA_DATA (a path or hub id)."""
 
@@ -39,15 +39,7 @@ class LoraHPO(Problem):
         self.objectives = tuple(Objective(name, "max", bounds=(0.0, 1.0)) for name in objectives)
         self.default_objectives = (default_objective,)
         if mode == "table":
-            self.lookup, self.noise = lookup, noise
-            self.table = Table(table)
-            self.surrogate = self.table.surrogate(surrogate).family if lookup == "surrogate" else None
-            if self.table.space != self.space:
-                raise TableError(f"table {table} was measured in another search space than this problem's; rebuild it")
-            self.deterministic = self.table.manifest["noise"]["deterministic"] and not noise
-            if self.table.fidelity_column:  # a learning-curve table: any fidelity, answered at the next level up
-                levels = self.table.levels
-                self.fidelity = Fidelity(self.table.fidelity_column, levels[0], levels[-1])
+            self.open_table(table, lookup, noise, surrogate)
         else:
             from bench_lora.live import LiveLoRA, LiveSetup
 
@@ -64,26 +56,12 @@ class LoraHPO(Problem):
 
     def evaluate(self, config, fidelity, seed) -> Result:
         if self.mode == "table":
-            result = self.table.lookup(config, seed, self.lookup, fidelity, self.surrogate)
-            return self.table.observe(result, config, seed) if self.noise else result
+            return self.answer(config, fidelity, seed)
         return self.live.evaluate(config, int(fidelity), seed)
 
     def provenance(self):
         if self.mode == "table":
-            best = self.table.best_measured()
-            return {"table": self.table.name, "table_sha256": self.table.sha256, "table_files": self.table.files,
-                    "lookup": self.lookup, "surrogate": self.surrogate, "noise": self.noise,
-                    # one evaluation's noise near the best measurement: the board's region of practical equivalence
-                    "noise_sd": {o: self.table.noise_sd(o, self.table.levels[-1], value)
-                                 for o, value in best.items()},
-                    # what the board explains a table problem by: its best real measurement, the space's default
-                    # configuration's (noise-free) value, and each surrogate family's held-out quality
-                    "best_measured": best,
-                    "default_value": self.table.lookup(dict(self.space.get_default_configuration()), 0,
-                                                       self.lookup, None, self.surrogate).objectives,
-                    "surrogate_quality": {family: {o: {k: q[k] for k in ("spearman", "mae")}
-                                                   for o, q in entry["quality"].items()}
-                                          for family, entry in self.table.manifest.get("surrogates", {}).items()}}
+            return self.table_provenance()
         from importlib.metadata import version
 
         return {"live_setup": {k: v for k, v in vars(self.live.setup).items()},

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from ConfigSpace import (
     CategoricalHyperparameter,
     ConfigurationSpace,
@@ -26,6 +27,8 @@ from ConfigSpace import (
     OrdinalHyperparameter,
     UniformIntegerHyperparameter,
 )
+
+from bench.tables import Encoding
 
 ACTIVATIONS = ("relu", "gelu")
 HEAD_CHOICES = (4, 6, 8, 12, 16)
@@ -186,3 +189,40 @@ def count_params(genotype: Genotype) -> int:
             widths = (h, *ffn.sizes, h)
             total += sum(a * b + b for a, b in zip(widths, widths[1:])) + 2 * h
     return total + 2 * h + 2
+
+
+def genotype_encoding(dims: Dims) -> Encoding:
+    """The genotype as a fixed-length vector for a table's surrogates: per block slot (empty slots all zero) whether
+    it holds a block, its heads, whether its attention is new, its FFN count and share of new modules, and per FFN
+    slot whether it is there, its activation, depth and intermediate sizes; then totals (blocks, parameters, FFN
+    modules, new-module share, mean heads, intermediate width), each scaled by its range or the parent's."""
+    block = ["present", "heads", "attention_new", "ffns", "new_share"]
+    ffn = ["active", "gelu", "depth", "size0", "size1"]
+    features = [f"block{i}_{name}" for i in range(dims.max_blocks)
+                for name in block + [f"ffn{k}_{f}" for k in range(MAX_FFNS) for f in ffn]]
+    features += ["blocks", "params", "ffn_modules", "new_share", "mean_heads", "ffn_width"]
+    top_heads, top_size = max(dims.head_choices), max(dims.size_choices)
+    parent = Genotype.parent(dims)
+    parent_params, parent_width = count_params(parent), dims.layers * dims.intermediate
+
+    def encode(config) -> np.ndarray:
+        genotype = Genotype.from_config(config, dims)
+        new = set(genotype.new_modules())
+        out = np.zeros(len(features))
+        for i, b in enumerate(genotype.blocks):
+            modules = block_modules(b)
+            values = [1.0, b.heads / top_heads, float((i, "attention") in new), len(b.ffns) / MAX_FFNS,
+                      sum((i, m) in new for m in modules) / len(modules)]
+            for f in b.ffns:
+                sizes = [s / top_size for s in f.sizes] + [0.0] * (MAX_DEPTH - 1 - len(f.sizes))
+                values += [1.0, float(f.activation == "gelu"), (f.depth - MIN_DEPTH) / (MAX_DEPTH - MIN_DEPTH), *sizes]
+            start = i * (len(block) + MAX_FFNS * len(ffn))
+            out[start: start + len(values)] = values
+        modules = sum(len(block_modules(b)) for b in genotype.blocks)
+        out[-6:] = [len(genotype.blocks) / dims.max_blocks, count_params(genotype) / parent_params,
+                    sum(len(b.ffns) for b in genotype.blocks) / (dims.max_blocks * MAX_FFNS), len(new) / modules,
+                    np.mean([b.heads for b in genotype.blocks]) / top_heads,
+                    sum(sum(f.sizes) for b in genotype.blocks for f in b.ffns) / parent_width]
+        return out
+
+    return Encoding(f"{GENOTYPE} genotype", tuple(features), encode)
