@@ -105,3 +105,20 @@ def test_smac_hyperband_incumbent_is_the_best_at_the_highest_fidelity():
     [(best, result)] = optimizer.incumbent()
     assert best.fidelity == top > 3
     assert result.objectives["loss"] == min(r.objectives["loss"] for t, r in done if t.fidelity == top)
+
+
+def test_a_forest_capped_at_one_leaf_per_row_proposes_the_same_trials(monkeypatch):
+    from bench_smac import adapter
+
+    def trials():
+        problem = REGISTRY.problem("synthetic/branin").create()
+        optimizer = REGISTRY.optimizer("smac-rf").create(problem, problem.objectives, seed=0, budget=30)
+        for _ in range(30):
+            [trial] = optimizer.ask(1)
+            optimizer.tell([trial], [problem.evaluate(trial.config, None, 0)])
+        return [t.config for t, _ in optimizer.history], optimizer._smac._model._rf_opts["max_leaf_nodes"]
+
+    capped, leaves = trials()
+    monkeypatch.setattr(adapter, "_leaves_at_most_rows", lambda model: None)  # SMAC's 2**20 leaves
+    uncapped, default = trials()
+    assert capped == uncapped and leaves < 30 and default == 2**20

@@ -1,6 +1,7 @@
 """Per-suggestion CPU time (ask + tell, every thread of the process) of every registered optimizer on a
 5-D space, after 30 observations (`random` in the same group is the baseline for the ratios); and the GP-based ones
-side by side at 50 observations, where bo-gp must take at most 0.3 s."""
+side by side at 50 observations, where bo-gp must take at most 0.3 s. Read the per-suggestion group by its mean:
+SMAC refits its model once in several asks and serves the others from a list, so its median hides the refits."""
 
 import math
 import time
