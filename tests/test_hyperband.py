@@ -50,3 +50,33 @@ def test_asha_promotes_the_top_third_as_soon_as_it_can():
     assert promoted.fidelity == 4 and promoted.config == trials[1].config
     [fresh] = asha.ask(1)  # the only promotable configuration is taken: start a new one
     assert fresh.fidelity == 1 and fresh.config not in [t.config for t in trials]
+
+
+def test_a_fidelity_narrower_than_eta_still_has_a_rung_to_stop_at():
+    from bench.problem import Objective, Problem
+    from bench.space import Fidelity
+
+    class TwoPhases(Problem):  # NAS's fidelity: the phase-0 cutoff at 100 steps and the end at 200
+        space = REGISTRY.problem("synthetic/branin").create().space
+        objectives = (Objective("value", "min"),)
+        fidelity = Fidelity("pretrain_steps", 100, 200)
+
+        def evaluate(self, config, fidelity, seed):
+            return Result({"value": config["x1"]}, cost=1.0)
+
+    problem = TwoPhases("live")
+    hb = REGISTRY.optimizer("hyperband").create(problem, problem.objectives, seed=0, budget=20)
+    assert (hb.eta, hb.top_rung) == (2.0, 1)
+    first = hb.ask(10)
+    assert len(first) == 2 and {t.fidelity for t in first} == {100}  # bracket s=1: two at the cutoff, one goes on
+    for i, trial in enumerate(first):
+        tell_value(hb, trial, float(i))
+    [promoted] = hb.ask(10)
+    assert promoted.fidelity == 200 and promoted.config == first[0].config
+    asha = REGISTRY.optimizer("asha").create(problem, problem.objectives, seed=0, budget=20)
+    early = asha.ask(2)
+    assert {t.fidelity for t in early} == {100}
+    for i, trial in enumerate(early):
+        tell_value(asha, trial, float(i))
+    [next_one] = asha.ask(1)
+    assert next_one.fidelity == 200 and next_one.config == early[0].config  # the top half goes on

@@ -2,6 +2,8 @@
 
 Rung fidelities are ``max * eta**-k`` (rounded for integer fidelities, never below the
 minimum); a configuration promoted to a higher rung is evaluated again at that fidelity.
+eta is 3, or the fidelity's whole range (max / min) where that is narrower, so a fidelity of
+two close levels (NAS: the phase-0 cutoff and the end of phase 1) still has a rung to stop at.
 Failed or diverged trials rank last.
 """
 
@@ -20,11 +22,12 @@ class _Rungs(Optimizer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         ratio = self.fidelity.max / self.fidelity.min
-        self.top_rung = int(math.floor(math.log(ratio, ETA) + 1e-9))
+        self.eta = ETA if ratio >= ETA or ratio <= 1 else ratio
+        self.top_rung = int(math.floor(math.log(ratio, self.eta) + 1e-9))
         self._sign = self.objectives[0].sign
 
     def rung_fidelity(self, rung: int) -> float:
-        value = self.fidelity.max * ETA ** (rung - self.top_rung)
+        value = self.fidelity.max * self.eta ** (rung - self.top_rung)
         value = round(value) if self.fidelity.integer else value
         return max(value, self.fidelity.min)
 
@@ -48,7 +51,7 @@ class Hyperband(_Rungs):
     def _start_bracket(self) -> None:
         self._bracket = (self._bracket - 1) % (self.top_rung + 1)
         s = self._bracket
-        n = math.ceil((self.top_rung + 1) / (s + 1) * ETA**s)
+        n = math.ceil((self.top_rung + 1) / (s + 1) * self.eta**s)
         self._rung = self.top_rung - s
         self._launch([self._sample() for _ in range(n)])
 
@@ -70,7 +73,8 @@ class Hyperband(_Rungs):
                 self._waiting[trial] = self._loss(result)
         if self._waiting and not self._queue and all(v is not None for v in self._waiting.values()):
             ranked = sorted(self._waiting, key=lambda t: self._waiting[t])
-            survivors = [t.config for t in ranked[: len(ranked) // ETA] if self._waiting[t] < math.inf]
+            survivors = [t.config for t in ranked[: int(len(ranked) // self.eta)]
+                         if self._waiting[t] < math.inf]
             if self._rung < self.top_rung and survivors:
                 self._rung += 1
                 self._launch(survivors)
@@ -91,7 +95,7 @@ class ASHA(_Rungs):
     def _next(self) -> Trial:
         for rung in range(self.top_rung - 1, -1, -1):
             done = sorted(self._rungs[rung])
-            for loss, config_id in done[: len(done) // ETA]:
+            for loss, config_id in done[: int(len(done) // self.eta)]:
                 if config_id not in self._promoted[rung] and loss < math.inf:
                     self._promoted[rung].add(config_id)
                     return self._trial(config_id, rung + 1)
