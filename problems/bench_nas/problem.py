@@ -78,10 +78,6 @@ class NasProblem(TableProblem, Problem):
             except ValueError as exc:
                 raise TableError(f"table {table} is not a NAS table ({exc}); rebuild it with bench table build"
                                  ) from exc
-            self.space = nas_space(self.dims)
-            self.encoding = genotype_encoding(self.dims)
-            self.objectives = nas_objectives(self.dims)
-            self.open_table(table, lookup, noise, surrogate, self.encoding)
         else:
             from bench_nas.live import NasLive, NasSetup
 
@@ -90,11 +86,14 @@ class NasProblem(TableProblem, Problem):
                 setup[key] = os.environ.get(variable) or resolve(setup[key])
             self.live = NasLive(NasSetup(**setup))
             self.dims = self.live.dims
-            self.space = nas_space(self.dims)
-            self.encoding = genotype_encoding(self.dims)
+        self.space = nas_space(self.dims)
+        self.encoding = genotype_encoding(self.dims)
+        self.objectives = nas_objectives(self.dims)
+        if mode == "table":
+            self.open_table(table, lookup, noise, surrogate, self.encoding)
+        else:
             total = self.live.setup.phase0_steps + self.live.setup.phase1_steps
             self.fidelity = Fidelity("pretrain_steps", min(self.live.setup.curve_every, total), total)
-            self.objectives = nas_objectives(self.dims)
         self.default_objectives = ("qa_score", "params")  # the source's two; latency on request
 
     def evaluate(self, config, fidelity, seed) -> Result:
