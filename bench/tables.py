@@ -18,13 +18,13 @@ import json
 import math
 import os
 import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cache, cached_property, partial
 from importlib.resources import files
 from pathlib import Path
 from statistics import NormalDist
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -130,6 +130,14 @@ class Encoding:
     name: str
     features: tuple[str, ...]
     encode: Callable[[Mapping[str, Any]], np.ndarray]
+
+
+def encoder(space: ConfigurationSpace, encoding: Encoding | None) -> tuple[Callable, str]:
+    """What a table's surrogates read of a configuration, and its description: the ``encoding``, else the
+    configuration in the unit cube."""
+    if encoding:
+        return encoding.encode, f"the configuration's {encoding.name} encoding (the manifest's encoding)"
+    return partial(to_unit, space), "the configuration mapped to the unit cube (bench.space.to_unit)"
 
 
 def verify(name: str, directory: Path | None = None) -> dict[str, Any]:
@@ -505,9 +513,7 @@ class Table:
         self.index: dict[tuple, list[int]] = {}
         for i, config in enumerate(self.configs):
             self.index.setdefault((tuple(config.get(p) for p in self.params), self.level_of[i]), []).append(i)
-        self.encode = encoding.encode if encoding else partial(to_unit, self.space)
-        self.inputs = (f"the {encoding.name} encoding of a configuration" if encoding else
-                       "a configuration in the unit cube (bench.space.to_unit), NaN where inactive")
+        self.encode, self.inputs = encoder(self.space, encoding)
         self.x = np.array([self.encode(c) for c in self.configs])
         self.at_level = {level: np.array([lv == level for lv in self.level_of]) for level in self.levels}
         self.median_cost = {level: float(np.median(self.cost[mask])) for level, mask in self.at_level.items()}
@@ -712,11 +718,10 @@ def write_table(
         status = columns.get("status") or ["ok"] * table.num_rows
         keep = [i for i in range(table.num_rows) if status[i] == "ok"]
         configs = row_configs(columns, params, keep)
-        x = np.array([(encoding.encode if encoding else partial(to_unit, space))(c) for c in configs])
+        encode, inputs = encoder(space, encoding)
+        x = np.array([encode(c) for c in configs])
         column = (manifest.get("fidelity") or {}).get("column")
         levels = [columns[column][i] for i in keep] if column else None
-        inputs = (f"the configuration's {encoding.name} encoding (the manifest's encoding)" if encoding else
-                  "the configuration mapped to the unit cube (bench.space.to_unit)")
         if column:
             x = np.column_stack([x, np.asarray(levels, dtype=float) / max(levels)])
             inputs += f", then {column} as a share of the top level {max(levels):g}"

@@ -202,8 +202,7 @@ def genotype_encoding(dims: Dims) -> Encoding:
                 for name in block + [f"ffn{k}_{f}" for k in range(MAX_FFNS) for f in ffn]]
     features += ["blocks", "params", "ffn_modules", "new_share", "mean_heads", "ffn_width"]
     top_heads, top_size = max(dims.head_choices), max(dims.size_choices)
-    parent = Genotype.parent(dims)
-    parent_params, parent_width = count_params(parent), dims.layers * dims.intermediate
+    parent_params, parent_width = count_params(Genotype.parent(dims)), dims.layers * dims.intermediate
 
     def encode(config) -> np.ndarray:
         genotype = Genotype.from_config(config, dims)
@@ -218,9 +217,9 @@ def genotype_encoding(dims: Dims) -> Encoding:
                 values += [1.0, float(f.activation == "gelu"), (f.depth - MIN_DEPTH) / (MAX_DEPTH - MIN_DEPTH), *sizes]
             start = i * (len(block) + MAX_FFNS * len(ffn))
             out[start: start + len(values)] = values
-        modules = sum(len(block_modules(b)) for b in genotype.blocks)
+        module_count = sum(len(block_modules(b)) for b in genotype.blocks)
         out[-6:] = [len(genotype.blocks) / dims.max_blocks, count_params(genotype) / parent_params,
-                    sum(len(b.ffns) for b in genotype.blocks) / (dims.max_blocks * MAX_FFNS), len(new) / modules,
+                    sum(len(b.ffns) for b in genotype.blocks) / (dims.max_blocks * MAX_FFNS), len(new) / module_count,
                     np.mean([b.heads for b in genotype.blocks]) / top_heads,
                     sum(sum(f.sizes) for b in genotype.blocks for f in b.ffns) / parent_width]
         return out
