@@ -98,6 +98,43 @@ def test_analytic_problems_form_the_sanity_section_measured_from_their_known_opt
     assert "synthetic/branin" in section and "synthetic/zdt1" in section and "known optimum" in section
 
 
+def test_a_multi_fidelity_run_is_scored_by_what_it_returns_over_the_budget_it_used(tmp_path):
+    """Hartmann6's low fidelities are biased low (better), as an estimate can be: a hyperband run is scored by its
+    best at the highest fidelity evaluated so far, over budget counted in full-fidelity evaluations."""
+    from bench.analysis.data import Board
+    from bench.analysis.metrics import build_tasks, normalizer, padded
+    from bench.analysis.runs import summarize_runs
+    from bench.store import Store
+
+    store = str(tmp_path / "r.sqlite")
+    _ok(bench_cli("run", "synthetic/hartmann6", "-o", "hyperband", "-o", "random", "--budget", "10", "--seeds", "0-2",
+                  "--store", store))
+    [task] = build_tasks(Board.from_stores([store])[0])
+    norm = normalizer(task)
+    shown = {row["run"]: row["best"]["value"] for row in summarize_runs(Store(store))}
+    lower, used = 0, {}
+    for run in task.runs:
+        trials = sorted(Store(store).trials(run["run_id"]), key=lambda st: (st.end, st.number))
+        steps = [st.result.fidelity or 100 for st in trials]
+        values = [st.result.objectives["value"] for st in trials]
+        full = [v for v, f in zip(values, steps) if f == 100]
+        # the curve's last point and bench show's best: the best full-fidelity value, never a cheaper estimate
+        assert task.losses[run["run_id"]][-1] == min(full) == shown[run["run_id"]]
+        lower += min(values) < min(full)
+        used[run["run_id"]] = sum(steps) / 100
+        curve = padded(task, [run], norm)[0]
+        if run["optimizer"] == "hyperband":
+            assert len(trials) > 10
+            # after one evaluation of budget: the trials that fit in it, at the highest fidelity among them
+            fit = np.cumsum(np.array(steps) / 100) <= 1 + 1e-9
+            first = [v for v, f, ok in zip(values, steps, fit) if ok and f == max(np.array(steps)[fit])]
+            assert curve[0] == pytest.approx(norm.regret(np.array([min(first)]))[0])
+    assert lower  # some cheap estimate was lower than what its run returns: the board did not take it
+    # one point per evaluation of budget, up to the most any run used (a last trial may cross the budget), however
+    # many trials the runs took
+    assert len(curve) == np.ceil(max(used.values()) - 1e-9) and 10 <= max(used.values()) < 11
+
+
 # ------------------------------------------------------------------ atomic boards
 
 @pytest.fixture(scope="module")

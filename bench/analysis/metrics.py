@@ -3,7 +3,10 @@ area under the curve, bootstrap confidence intervals, hypervolume, and the Fried
 its post-hoc critical difference (autorank).
 
 Every run is reduced to an anytime *loss*: for one objective, the best value so far (turned to
-minimisation); for several, minus the hypervolume of the non-dominated results so far.
+minimisation); for several, minus the hypervolume of the non-dominated results so far. Like
+``Optimizer.incumbent``, a run returns only results at the highest fidelity it has evaluated (a
+lower fidelity is an estimate), and curves run over the budget used, in full-fidelity evaluations,
+so a multi-fidelity run's cheap trials count as the fractions they cost.
 Normalized regret is ``(loss - best) / (random - best)``: 0 is the best value known for the
 task (the problem's declared optimum, a table's best real measurement, or else the best any run on
 the board reached), 1 is the median of random search's final value at the same budget.
@@ -33,7 +36,9 @@ class Task:
     runs: list[dict[str, Any]]
     surrogate: str = ""  # the surrogate family that answered unmeasured configurations ("" where none did)
     losses: dict[int, np.ndarray] = field(default_factory=dict)  # run_id -> anytime loss by trial (NaN: none yet)
-    points: dict[int, np.ndarray] = field(default_factory=dict)  # run_id -> ok results as losses (trials x objectives)
+    points: dict[int, np.ndarray] = field(default_factory=dict)  # run_id -> ok results at its top fidelity, as losses
+    failed: dict[int, int] = field(default_factory=dict)  # run_id -> trials that failed
+    spent: dict[int, np.ndarray] = field(default_factory=dict)  # run_id -> budget used after each trial
     ends: dict[int, np.ndarray] = field(default_factory=dict)  # run_id -> simulated end time of each trial
     measured: dict[int, int] = field(default_factory=dict)  # run_id -> trials whose value was measured, not predicted
     reference: np.ndarray | None = None  # hypervolume reference point (losses), several objectives only
@@ -79,9 +84,10 @@ def build_tasks(board) -> list[Task]:
         described = {o["name"]: Objective.from_dict(o) for o in runs[0]["card"]["problem_info"]["objectives"]}
         task = Task(problem, [described[n] for n in names], budget, runs, surrogate)
         signs = task.signs
+        fidelity = runs[0]["card"]["problem_info"].get("fidelity")
         trials = board.trials[board.trials["run_id"].isin([r["run_id"] for r in runs])]
         by_run = dict(iter(trials.groupby("run_id")))
-        observed, true = {}, {}
+        observed, true, levels = {}, {}, {}
         for run in runs:
             group = by_run.get(run["run_id"], trials.iloc[:0]).sort_values(["end", "number"], kind="stable")
             ok = (group["status"] == "ok").to_numpy()
@@ -92,11 +98,19 @@ def build_tasks(board) -> list[Task]:
             truth = np.where(np.isnan(truth), seen, truth)
             seen[~ok], truth[~ok] = np.nan, np.nan
             observed[run["run_id"]], true[run["run_id"]] = seen, truth
-            task.points[run["run_id"]] = truth[ok]
+            # a trial without a fidelity ran at full fidelity: one evaluation of the budget, as the runner counts it
+            level = np.nan_to_num(group["fidelity"].to_numpy(dtype=float), nan=np.inf)
+            levels[run["run_id"]] = level
+            top = level[ok].max() if ok.any() else np.inf
+            task.points[run["run_id"]] = truth[ok & (level == top)]
+            task.failed[run["run_id"]] = int((~ok).sum())
+            share = np.where(np.isinf(level), 1.0, level / (fidelity or {}).get("max", 1.0))
+            task.spent[run["run_id"]] = np.cumsum(share)
             task.ends[run["run_id"]] = group["end"].to_numpy(dtype=float)
             task.measured[run["run_id"]] = int(group["source"].isin(MEASURED).sum())
         task.reference = _reference_point(task)
-        task.losses = {run_id: _anytime(observed[run_id], true[run_id], task.reference) for run_id in observed}
+        task.losses = {run_id: _anytime(observed[run_id], true[run_id], task.reference, levels[run_id])
+                       for run_id in observed}
         tasks.append(task)
     return tasks
 
@@ -132,22 +146,22 @@ def pareto_front(points: np.ndarray) -> np.ndarray:
     return front[np.argsort(front[:, 0], kind="stable")]
 
 
-def _anytime(observed: np.ndarray, true: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
-    """Loss after each trial of what the run would return then, chosen by what it observed and scored by its
-    noise-free value: the incumbent's (one objective), or minus the hypervolume of its front (several)."""
+def _anytime(observed: np.ndarray, true: np.ndarray, reference: np.ndarray | None, levels: np.ndarray) -> np.ndarray:
+    """Loss after each trial of what the run would return then, chosen by what it observed among its ok trials at
+    the highest fidelity so far (``levels``, inf for full) and scored by its noise-free value: the incumbent's (one
+    objective, the first of equals), or minus the hypervolume of its front (several)."""
     out = np.full(len(observed), np.nan)
-    if reference is None:
-        best = None
-        for i, value in enumerate(observed[:, 0]):
-            if not np.isnan(value) and (best is None or value < observed[best, 0]):
-                best = i
-            out[i] = np.nan if best is None else true[best, 0]
-        return out
+    ok = ~np.isnan(observed).any(axis=1)
+    top = -np.inf
     for i in range(len(observed)):
-        done = np.flatnonzero(~np.isnan(observed[: i + 1]).any(axis=1))
-        if len(done):
-            front = done[non_dominated(observed[done])]
-            out[i] = -hypervolume(true[front], reference)
+        top = max(top, levels[i]) if ok[i] else top
+        done = np.flatnonzero(ok[: i + 1] & (levels[: i + 1] == top))
+        if not len(done):
+            continue
+        if reference is None:
+            out[i] = true[done[np.argmin(observed[done, 0])], 0]
+        else:
+            out[i] = -hypervolume(true[done[non_dominated(observed[done])]], reference)
     return out
 
 
@@ -188,15 +202,22 @@ def normalizer(task: Task) -> Normalizer:
                       "random search's median reached the best value, so 1 = the worst value seen")
 
 
+def budget_points(task: Task) -> int:
+    """L, the full-fidelity evaluations the longest run of the task used (its trials, without a fidelity)."""
+    return int(np.ceil(max((s[-1] for s in task.spent.values() if len(s)), default=0.0) - 1e-9))
+
+
+def by_budget(task: Task, run: dict[str, Any], values: np.ndarray, fill: float) -> np.ndarray:
+    """A run's per-trial ``values`` after 1..L full-fidelity evaluations of budget: the value after the last trial
+    finished within it (a run that stopped early keeps its last value), ``fill`` before any."""
+    done = np.searchsorted(task.spent[run["run_id"]], np.arange(1, budget_points(task) + 1) + 1e-9, side="right")
+    return np.where(done > 0, values[np.maximum(done - 1, 0)], fill) if len(values) else np.full(len(done), fill)
+
+
 def padded(task: Task, runs: list[dict[str, Any]], norm: Normalizer) -> np.ndarray:
-    """Regret after trial 1..L (L = the longest run), runs x L; a run that stopped early keeps its last value."""
-    length = max(len(task.losses[r["run_id"]]) for r in task.runs)
-    out = np.empty((len(runs), length))
-    for i, run in enumerate(runs):
-        regret = norm.regret(task.losses[run["run_id"]])
-        out[i, :len(regret)] = regret
-        out[i, len(regret):] = regret[-1] if len(regret) else norm.regret(np.array([np.nan]))[0]
-    return out
+    """Regret after 1..L full-fidelity evaluations of budget (see ``by_budget``), runs x L."""
+    worst = norm.regret(np.array([np.nan]))[0]
+    return np.array([by_budget(task, run, norm.regret(task.losses[run["run_id"]]), worst) for run in runs])
 
 
 def over_time(task: Task, runs: list[dict[str, Any]], norm: Normalizer, grid: np.ndarray) -> np.ndarray:
@@ -447,7 +468,7 @@ def _final_value(task: Task, run: dict[str, Any]) -> float:
 def _trial_counts(task: Task, runs: list[dict[str, Any]]) -> dict[str, float]:
     """Share of failed trials and of values that were measured (not predicted by a surrogate)."""
     total = sum(len(task.ends[r["run_id"]]) for r in runs)
-    ok = sum(len(task.points[r["run_id"]]) for r in runs)
+    failed = sum(task.failed[r["run_id"]] for r in runs)
     measured = sum(task.measured[r["run_id"]] for r in runs)
-    return {"failed_share": (total - ok) / total if total else 0.0,
+    return {"failed_share": failed / total if total else 0.0,
             "measured_share": measured / total if total else 0.0}

@@ -19,13 +19,18 @@ from bench import __version__
 
 GENERATED = "Generated on {date} by bench {version}."
 SVG_SALT = "bench-leaderboard"
+BUDGET_AXIS = "budget used (full-fidelity evaluations)"
 REGRET_NOTE = ("Normalized regret: 0 = the best value known for the problem (its declared optimum, a table's best "
                "real measurement, or else the best value any run on this board reached; below 0 = better than any "
                "real measurement, which only a surrogate's prediction can be), 1 = the median of random search's final value at the same "
                "budget; lower is better, below 1 beats random search's median. With several objectives the value is "
                "the hypervolume (pymoo) of the results so far against the reference point shown. Intervals are "
-               "95% percentile-bootstrap intervals of the mean over seeds. Rank: per seed, 1 = lowest final regret; "
-               "AUC: mean normalized regret over trials 1..budget (area under the anytime curve). Failed: share of "
+               "95% percentile-bootstrap intervals of the mean over seeds. A run's value at a point is what it would "
+               "return then: its best result at the highest fidelity it has evaluated (a lower fidelity is an "
+               "estimate), and budget counts full-fidelity evaluations (a trial at a quarter of the fidelity "
+               "counts a quarter). "
+               "Rank: per seed, 1 = lowest final regret; AUC: mean normalized regret over budget 1..L (area under "
+               "the anytime curve). Failed: share of "
                "trials that failed or diverged. Measured: share of trial values that are real measurements (table "
                "rows); the rest are the table's surrogate predictions for configurations it did not measure.")
 
@@ -173,7 +178,7 @@ def _figures(task, summary: dict[str, Any], folder: Path, style: dict[str, dict[
     order = [row["optimizer"] for row in summary["rows"]]
     series = {(s["optimizer"], s["axis"]): s for s in summary["series"]}
     out = []
-    for axis, xlabel, key in (("trials", "trials (full-fidelity evaluations)", "regret-trials"),
+    for axis, xlabel, key in (("trials", BUDGET_AXIS, "regret-trials"),
                               ("seconds", "simulated wall time (hours)", "regret-time")):
         fig, ax = plt.subplots(figsize=(7, 4))
         for name in order:
@@ -186,18 +191,18 @@ def _figures(task, summary: dict[str, Any], folder: Path, style: dict[str, dict[
         ax.set_ylabel("normalized regret (mean, 95% CI)")
         ax.axhline(1.0, color="black", linewidth=0.8)
         _legend(ax)
-        ax.set_title(f"{task.label}: regret over {'trials' if axis == 'trials' else 'simulated time'}")
+        ax.set_title(f"{task.label}: regret over {'the budget' if axis == 'trials' else 'simulated time'}")
         out.append((f"Normalized regret over {xlabel}", _save(fig, folder / f"{task.slug}-{key}.svg")))
     if "rank" in summary["rows"][0]:
         fig, ax = plt.subplots(figsize=(7, 4))
         for name in order:
             s = series[(name, "trials")]
             ax.plot(s["x"], s["rank"], label=name, **style[name])
-        ax.set_xlabel("trials")
+        ax.set_xlabel(BUDGET_AXIS)
         ax.set_ylabel("mean rank over seeds (1 = best)")
         ax.invert_yaxis()
         _legend(ax)
-        ax.set_title(f"{task.label}: ranks over trials")
+        ax.set_title(f"{task.label}: ranks over the budget")
         out.append(("Mean rank after each trial", _save(fig, folder / f"{task.slug}-ranks.svg")))
     if "cd_result" in summary:
         test = {**summary["test"], "cd_result": summary["cd_result"], "rows": summary["rows"]}
@@ -220,22 +225,20 @@ def _cd_figure(test: dict[str, Any], label: str, path: Path, blocks: str = "task
 
 
 def _multi_objective_figures(task, summary, folder, style, order) -> list[tuple[str, Path]]:
-    from bench.analysis.metrics import pareto_front
+    from bench.analysis.metrics import budget_points, by_budget, pareto_front
 
     plt = _pyplot()
     signs = task.signs
     fig, ax = plt.subplots(figsize=(7, 4))
     for name in order:
         runs = [r for r in task.runs if r["optimizer"] == name]
-        length = max(len(task.losses[r["run_id"]]) for r in runs)
-        volumes = np.array([np.pad(-np.nan_to_num(task.losses[r["run_id"]]), (0, length - len(task.losses[r["run_id"]])),
-                                   mode="edge") for r in runs])
-        ax.plot(np.arange(1, length + 1), volumes.mean(axis=0), label=name, **style[name])
-    ax.set_xlabel("trials")
+        volumes = np.array([by_budget(task, r, -np.nan_to_num(task.losses[r["run_id"]]), 0.0) for r in runs])
+        ax.plot(np.arange(1, budget_points(task) + 1), volumes.mean(axis=0), label=name, **style[name])
+    ax.set_xlabel(BUDGET_AXIS)
     ax.set_ylabel("hypervolume (mean over seeds)")
     _legend(ax)
-    ax.set_title(f"{task.label}: hypervolume over trials")
-    out = [("Hypervolume over trials", _save(fig, folder / f"{task.slug}-hypervolume.svg"))]
+    ax.set_title(f"{task.label}: hypervolume over the budget")
+    out = [(f"Hypervolume over {BUDGET_AXIS}", _save(fig, folder / f"{task.slug}-hypervolume.svg"))]
 
     fig, ax = plt.subplots(figsize=(6, 5))
     everything = np.vstack([p for p in task.points.values() if len(p)])

@@ -1,5 +1,6 @@
 """What `bench show` reports per run: its inputs, trial and failure counts, where its values came from, the
-best value per objective and, for several optimized objectives, its Pareto front."""
+best value per objective and, for several optimized objectives, its Pareto front: both of what the run returns,
+its ok results at the highest fidelity it evaluated (as ``Optimizer.incumbent`` chooses them)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def summarize_runs(store: Store, problem: str | None = None) -> list[dict[str, A
     out = []
     for run in store.runs(problem):
         trials = store.trials(run["id"])
-        ok = [st.result for st in trials if st.result.ok]
+        ok = [st.result for st in returned(trials)]
         sources: dict[str, int] = {}
         for st in trials:
             sources[st.result.source] = sources.get(st.result.source, 0) + 1
@@ -37,19 +38,23 @@ def summarize_runs(store: Store, problem: str | None = None) -> list[dict[str, A
     return out
 
 
+def returned(trials: list[StoredTrial]) -> list[StoredTrial]:
+    """The ok trials at the highest fidelity evaluated (None: full), among which a run's result is chosen."""
+    ok = [st for st in trials if st.result.ok]
+    level = lambda st: math.inf if st.result.fidelity is None else st.result.fidelity  # noqa: E731
+    top = max((level(st) for st in ok), default=math.inf)
+    return [st for st in ok if level(st) == top]
+
+
 def run_front(trials: list[StoredTrial], objectives: list[Objective]) -> list[dict[str, Any]]:
-    """The non-dominated ok trials on ``objectives``, at the highest fidelity evaluated (as
-    ``Optimizer.incumbent`` chooses them), sorted by the first objective."""
+    """The non-dominated trials on ``objectives`` of those the run returns, sorted by the first objective."""
     import numpy as np
 
     from bench.optimizer import non_dominated
 
-    ok = [st for st in trials if st.result.ok]
+    ok = returned(trials)
     if not ok:
         return []
-    level = lambda st: math.inf if st.result.fidelity is None else st.result.fidelity  # noqa: E731
-    top = max(level(st) for st in ok)
-    ok = [st for st in ok if level(st) == top]
     values = np.array([[o.sign * st.result.objectives[o.name] for o in objectives] for st in ok])
     front = [{"trial": st.number, **{o.name: st.result.objectives[o.name] for o in objectives}}
              for st, keep in zip(ok, non_dominated(values)) if keep]
