@@ -698,6 +698,7 @@ def write_table(
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from threadpoolctl import threadpool_limits
 
     data = directory / f"{name}.parquet"
     table = pa.Table.from_pydict({c: pa.array(v, type=(types or {}).get(c)) for c, v in columns.items()})
@@ -729,16 +730,20 @@ def write_table(
         objectives = [o["name"] for o in manifest["objectives"]]
         ys = {o: np.asarray([columns[o][i] for i in keep], dtype=float) for o in objectives}
         manifest["surrogates"] = {}
-        for family, model in SURROGATES.items():
-            weights = directory / f"{name}.{'surrogate' if family == 'random-forest' else family}.safetensors"
-            model.fit(x, ys).save(weights)
-            manifest["surrogates"][family] = {
-                "settings": model.settings,
-                "inputs": inputs,
-                "file": weights.name,
-                "sha256": sha256_file(weights),
-                "quality": {o: surrogate_quality(x, ys[o], groups, levels=levels, family=family) for o in objectives},
-            }
+        # on one BLAS thread: a GP fitted on two differs in its last bits, and a rebuild on another machine (or
+        # with another OMP_NUM_THREADS) must give the same bytes
+        with threadpool_limits(limits=1):
+            for family, model in SURROGATES.items():
+                weights = directory / f"{name}.{'surrogate' if family == 'random-forest' else family}.safetensors"
+                model.fit(x, ys).save(weights)
+                manifest["surrogates"][family] = {
+                    "settings": model.settings,
+                    "inputs": inputs,
+                    "file": weights.name,
+                    "sha256": sha256_file(weights),
+                    "quality": {o: surrogate_quality(x, ys[o], groups, levels=levels, family=family)
+                                for o in objectives},
+                }
     (directory / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
