@@ -81,7 +81,7 @@ def test_phase_0_updates_only_new_modules_and_phase_1_all(stand_ins):
 
 
 @pytest.mark.slow
-def test_qa_batches_cut_to_their_longest_window_train_and_answer_as_at_full_width(stand_ins, monkeypatch):
+def test_qa_batches_cut_to_their_longest_window_or_split_by_width_train_and_answer_as_at_full_width(stand_ins, monkeypatch):
     from bench_nas import live as live_module
 
     live = NasLive(tiny_setup(stand_ins, qa_steps=2, max_length=128, stride=32))
@@ -96,6 +96,11 @@ def test_qa_batches_cut_to_their_longest_window_train_and_answer_as_at_full_widt
     monkeypatch.setattr(live_module, "_trimmed", lambda batch, device: {k: v.to(device) for k, v in batch.items()})
     full = trained_and_answers()
     assert cut[0] == pytest.approx(full[0], rel=1e-5) and cut[1] == full[1]
+    # a batch as one, not as sub-batches of windows of like length: the same losses and answers
+    assert live_module.CPU_QA_PARTS > 1 and live.setup.batch_size >= live_module.CPU_QA_PARTS
+    monkeypatch.setattr(live_module, "CPU_QA_PARTS", 1)
+    whole = trained_and_answers()
+    assert cut[0] == pytest.approx(whole[0], rel=1e-5) and cut[1] == whole[1]
 
 
 @pytest.mark.slow
