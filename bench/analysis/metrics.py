@@ -21,6 +21,7 @@ import numpy as np
 
 from bench.optimizer import non_dominated
 from bench.problem import Objective
+from bench.space import Fidelity
 
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 2000
@@ -85,6 +86,7 @@ def build_tasks(board) -> list[Task]:
         task = Task(problem, [described[n] for n in names], budget, runs, surrogate)
         signs = task.signs
         fidelity = runs[0]["card"]["problem_info"].get("fidelity")
+        fraction = Fidelity(**fidelity).fraction if fidelity else (lambda _: 1.0)  # of the budget, as the runner counts
         trials = board.trials[board.trials["run_id"].isin([r["run_id"] for r in runs])]
         by_run = dict(iter(trials.groupby("run_id")))
         observed, true, levels = {}, {}, {}
@@ -98,14 +100,13 @@ def build_tasks(board) -> list[Task]:
             truth = np.where(np.isnan(truth), seen, truth)
             seen[~ok], truth[~ok] = np.nan, np.nan
             observed[run["run_id"]], true[run["run_id"]] = seen, truth
-            # a trial without a fidelity ran at full fidelity: one evaluation of the budget, as the runner counts it
+            # a trial without a fidelity ran at full fidelity
             level = np.nan_to_num(group["fidelity"].to_numpy(dtype=float), nan=np.inf)
             levels[run["run_id"]] = level
             top = level[ok].max() if ok.any() else np.inf
             task.points[run["run_id"]] = truth[ok & (level == top)]
             task.failed[run["run_id"]] = int((~ok).sum())
-            share = np.where(np.isinf(level), 1.0, level / (fidelity or {}).get("max", 1.0))
-            task.spent[run["run_id"]] = np.cumsum(share)
+            task.spent[run["run_id"]] = np.cumsum([fraction(None if np.isinf(v) else v) for v in level])
             task.ends[run["run_id"]] = group["end"].to_numpy(dtype=float)
             task.measured[run["run_id"]] = int(group["source"].isin(MEASURED).sum())
         task.reference = _reference_point(task)
