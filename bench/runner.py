@@ -87,10 +87,22 @@ def refuse_rerun(spec: RunSpec, store: Store) -> None:
                         f" continue it with --resume, or remove it with `bench runs delete {run_id}`")
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo; platform.processor() there is often empty or the architecture)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def hardware() -> dict[str, object]:
     return {
         "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": cpu_model(),
         "cpus": os.cpu_count(),
         "system": platform.platform(),
         "python": platform.python_version(),

@@ -190,8 +190,20 @@ def test_the_distilbert_squad_instance_loads_local_stand_ins(stand_ins, monkeypa
     assert sorted(train + test) == list(range(10)) and len(test) == 2
 
 
+def test_a_table_build_pins_its_precision_so_every_row_is_measured_alike(stand_ins):
+    from bench.runner import cpu_model, hardware
+
+    assert Registry().problem("distilbert-nas/minilm-wordnet-qa").table_build["setup"]["precision"] == "bf16"
+    assert NasLive(tiny_setup(stand_ins, precision="bf16")).autocast_dtype == torch.bfloat16
+    assert NasLive(tiny_setup(stand_ins, precision="fp32")).autocast_dtype is None
+    assert hardware()["processor"] == cpu_model() and cpu_model() not in ("", "x86_64", "aarch64")
+
+
 def test_bad_inputs_name_the_fix(stand_ins):
     from bench_lora.live import LiveSetupError
+
+    with pytest.raises(LiveSetupError, match="precision 'fp16' is not one of auto, bf16, fp32"):
+        NasLive(tiny_setup(stand_ins, precision="fp16"))
 
     with pytest.raises(LiveSetupError, match="does not exist"):
         NasLive(tiny_setup(stand_ins, corpus=str(stand_ins / "missing.txt")))

@@ -18,14 +18,22 @@ def meant_as_path(location: str) -> bool:
     return Path(location).is_absolute() or location.startswith(".")
 
 
-def device_and_dtype():
-    """CUDA with bf16 where supported; else the CPU, with bf16 autocast on CPUs that run it fast."""
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def device_and_dtype(precision: str = "auto"):
+    """CUDA, else the CPU; the autocast dtype (None: fp32). ``auto``: bf16 on CUDA where supported and on CPUs
+    that run it fast. A table build pins ``bf16`` or ``fp32``, so every row is measured alike on any machine."""
     import torch
 
-    if torch.cuda.is_available():
-        return torch.device("cuda"), (torch.bfloat16 if torch.cuda.is_bf16_supported() else None)
-    fast_bf16 = torch.backends.cpu.get_cpu_capability() in ("AVX512", "AMX") or "avx512_bf16" in _cpu_flags()
-    return torch.device("cpu"), (torch.bfloat16 if fast_bf16 else None)
+    if precision not in PRECISIONS:
+        raise LiveSetupError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    cuda = torch.cuda.is_available()
+    if precision == "auto":
+        fast_bf16 = torch.cuda.is_bf16_supported() if cuda else (
+            torch.backends.cpu.get_cpu_capability() in ("AVX512", "AMX") or "avx512_bf16" in _cpu_flags())
+        precision = "bf16" if fast_bf16 else "fp32"
+    return torch.device("cuda" if cuda else "cpu"), (torch.bfloat16 if precision == "bf16" else None)
 
 
 def _cpu_flags() -> str:

@@ -25,6 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from bench.runner import cpu_model
 from bench.trial import Result, Status
 from bench_llm.runtime import LiveSetupError, device_and_dtype, meant_as_path, peak_memory_mb
 from bench_lora.packing import packed_loglikelihoods, packed_loss
@@ -276,8 +277,8 @@ class LiveLoRA:
                                   fidelity=steps, extra={"losses": losses, "curve": curve, **clock.totals()})
         extra = {
             "curve": curve, "losses": losses, **clock.totals(), "peak_memory_mb": peak_memory_mb(self.device),
-            "device": str(self.device), "autocast": str(self.autocast_dtype), "torch_threads": torch.get_num_threads(),
-            **{f"{k}_stderr": stderr for k, (_, stderr) in scores.items()},
+            "device": str(self.device), "autocast": str(self.autocast_dtype), "cpu": cpu_model(),
+            "torch_threads": torch.get_num_threads(), **{f"{k}_stderr": stderr for k, (_, stderr) in scores.items()},
         }
         return Result({k: v for k, (v, _) in scores.items()}, cost=clock.cost(self.device), source="live",
                       fidelity=steps, extra=extra)

@@ -9,8 +9,8 @@ masked positions only (half the cost of a full-vocabulary projection at every po
 of QA windows is cut to its longest window, and padded positions are never an answer, so the
 loss and the answers are those of the full width. On a CPU, whose cost is per token, a fine-tuning
 batch runs as sub-batches of windows of like length (the same gradient, a quarter fewer tokens),
-and scoring takes the windows in order of length. bf16 autocast runs where the hardware has it
-(bench_llm.runtime.device_and_dtype).
+and scoring takes the windows in order of length. bf16 autocast runs where the hardware has it, or
+as the setup's ``precision`` pins it (bench_llm.runtime.device_and_dtype).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.runner import cpu_model
 from bench.trial import Result, Status
 from bench_llm.runtime import LiveSetupError, device_and_dtype, meant_as_path, peak_memory_mb
 
@@ -51,6 +52,7 @@ class NasSetup:
     valid_batches: int = 4
     dropout: float = 0.1
     score_cutoff: bool = False  # past the cutoff, also fine-tune and score a copy there (a table's phase-0 level)
+    precision: str = "auto"  # autocast: auto (bf16 where fast), bf16 or fp32 (bench_llm.runtime.device_and_dtype)
 
 
 def _load_lines(source: str) -> tuple[list[str], list[str]]:
@@ -146,7 +148,7 @@ class NasLive:
         if setup.max_length > self.dims.max_positions:
             raise LiveSetupError(f"max_length {setup.max_length} exceeds the parent's {self.dims.max_positions} "
                                  "positions; lower max_length")
-        self.device, self.autocast_dtype = device_and_dtype()
+        self.device, self.autocast_dtype = device_and_dtype(setup.precision)
         train_lines, valid_lines = _load_lines(setup.corpus)
         needed = (setup.phase0_steps + setup.phase1_steps) * setup.batch_size
         self.mlm_train = self._pack(train_lines, needed)
@@ -427,7 +429,7 @@ class NasLive:
         params = float(count_params(genotype))
         extra: dict[str, Any] = {"new_modules": [f"block{i}.{m}" for i, m in genotype.new_modules()],
                                  "device": str(self.device), "autocast": str(self.autocast_dtype),
-                                 "params_ratio": params / count_params(Genotype.parent(self.dims))}
+                                 "cpu": cpu_model(), "params_ratio": params / count_params(Genotype.parent(self.dims))}
         cpu: dict[str, float] = {}
         points: list[dict[str, Any]] = []
         aside = {"wall": 0.0, "cpu": 0.0}  # the cutoff's scoring, which an evaluation stopped later does not pay
