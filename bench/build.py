@@ -11,6 +11,7 @@ from committed rows is byte-identical.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -226,8 +227,8 @@ def build(
     """
     out = Path(out)
     plan = _plan(registry, problem_name, design, seeds, repeats, out, store)
-    spec = registry.problem(problem_name)
-    problem = (replace(spec, kwargs=spec.table_build) if spec.table_build is not None else spec).create("live")
+    registry = _building(registry, problem_name)
+    problem = registry.problem(problem_name).create("live")
     runs = _runs(plan, problem, workers)
     base = _base_runs(append, problem, problem_name) if append else []
     keys = list(dict.fromkeys([b["run"] for b in base] + [spec.key for spec, _ in runs]))
@@ -268,6 +269,17 @@ def build(
     finally:
         results.write_jsonl(plan.rows, keys)  # whatever was measured before a Ctrl-C or an error is kept
     return write_built_table(plan.name, problem, registry, read_jsonl(plan.rows), out)
+
+
+def _building(registry: Registry, problem_name: str) -> Registry:
+    """``registry`` with the problem's spec created with its ``table_build`` kwargs: process and Dask workers create
+    the problem from the registry's spec, so they must measure the build's setup, which the run cards record."""
+    spec = registry.problem(problem_name)
+    if spec.table_build is None:
+        return registry
+    view = copy.copy(registry)
+    view.problems = {**registry.problems, spec.name: replace(spec, kwargs=spec.table_build)}
+    return view
 
 
 def _complete(runs: list[dict[str, Any]], keys: list[str]) -> bool:

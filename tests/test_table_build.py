@@ -133,6 +133,21 @@ def test_a_problem_brings_its_own_design_and_row_columns_and_a_build_its_own_kwa
         build(registry(), "test/curve", "corners:3", [0], tmp_path / "other")
 
 
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_every_executors_workers_measure_the_builds_own_setup_not_a_runs(tmp_path, executor):
+    from bench.executors import make_executor
+
+    reg = Registry()
+    reg.problems["test/tagged"] = ProblemSpec("test/tagged", "tagged", "test_table_build:Tagged", ("score",),
+                                              multi_fidelity=True, kwargs={"noise": 0.5},
+                                              table_build={"noise": 0.0})
+    build(reg, "test/tagged", "corners:2", [1], tmp_path, executor=make_executor(executor, 1))
+    top = [r for r in pq.read_table(tmp_path / "test-tagged.parquet").to_pylist() if r["steps"] == 40]
+    # the run's noise 0.5 would add 0.5 x seed 1 to the score
+    assert [r["score"] for r in top] == pytest.approx([(0.9 - (r["x"] - 0.3) ** 2 - (r["y"] - 0.6) ** 2) * 40 / 50
+                                                       for r in top]) and len(top) == 2
+
+
 def test_the_rows_file_holds_every_trial_once_and_the_table_one_row_per_curve_point(whole):
     runs = read_jsonl(whole / f"{NAME}.trials.jsonl")
     assert [(r["card"]["optimizer"], r["card"]["seed"], r["status"]) for r in runs] == [
