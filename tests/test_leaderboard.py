@@ -21,6 +21,7 @@ from conftest import REPO, bench_cli, install_plugin
 PUBLISHED = REPO / "leaderboard"
 GENERATED = re.compile(r"Generated on \d{4}-\d{2}-\d{2} by bench ")
 LORA = "lora-hpo/llama-3.2-1b-alpaca"
+SMOLLM2 = "lora-hpo/smollm2-135m-wordnet"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -246,9 +247,11 @@ def test_published_board_covers_every_supported_optimizer_on_every_board_problem
     expected = {(s.problem, tuple(s.objectives or default[s.problem]), s.optimizer, s.seed, s.budget, s.surrogate)
                 for s in run_matrix(registry)}
     assert on_board == expected
-    assert {p for p, *_ in expected} == {LORA, "lora-hpo/llama-3.2-3b-alpaca", "synthetic/branin", "synthetic/hartmann6",
-                                         "synthetic/zdt1"}
+    assert {p for p, *_ in expected} == {LORA, "lora-hpo/llama-3.2-3b-alpaca", SMOLLM2, "synthetic/branin",
+                                         "synthetic/hartmann6", "synthetic/zdt1"}
     assert {f for p, *_, f in expected if p == LORA} == {None, "gp"}  # the table's forest (its default) and its GP
+    # the learning-curve table: the multi-fidelity optimizers compared on an LLM problem's steps
+    assert {"hyperband", "asha", "smac-hyperband"} <= {o for p, _, o, *_ in expected if p == SMOLLM2}
     assert "smac-gp" not in {o for _, _, o, *_ in expected}  # left out by its spec, for its CPU time
     assert {seed for *_, seed, _, _ in expected} == set(range(10)) and {b for *_, b, _ in expected} == {50.0}
 
