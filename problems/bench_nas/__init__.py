@@ -32,7 +32,8 @@ def bench_problems():
                     "NAS over all-MiniLM-L6-v2's encoder blocks, MLM and extractive QA on WordNet glosses; "
                     "runs live on a CPU, minutes a candidate", "bench_nas.problem:NasProblem", OBJECTIVES,
                     modes=("live",), multi_fidelity=True, kwargs={"setup": _MINILM}, requires=_LIVE,
-                    install="bench-llm[live]", table_build={"setup": {**_MINILM, "score_cutoff": True, "precision": "bf16"}}),
+                    install="bench-llm[live]",
+                    table_build={"setup": {**_MINILM, "score_cutoff": True, "precision": "bf16"}}),
     ]
 
 
