@@ -348,8 +348,10 @@ def _tampered(folder: Path, name: str, change) -> Path:
     return out
 
 
-def _relabelled(folder: Path, source: str, name: str, optimizer: str, provider: dict | None = None) -> Path:
-    """``source`` with its optimizer renamed in every row and run card (and its provider replaced)."""
+def _relabelled(folder: Path, source: str, name: str, optimizer: str, provider: dict | None = None,
+                processor: str | None = None) -> Path:
+    """``source`` with its optimizer renamed in every row and run card (and its provider, and the CPU the cards
+    say the runs were made on, replaced)."""
     import pyarrow as pa
 
     table = pq.read_table(folder / source)
@@ -359,6 +361,8 @@ def _relabelled(folder: Path, source: str, name: str, optimizer: str, provider: 
         entry["card"]["optimizer"] = optimizer
         if provider:
             entry["card"]["providers"]["optimizer"] = provider
+        if processor:
+            entry["card"]["hardware"]["processor"] = processor
     index = table.schema.get_field_index("optimizer")
     table = table.set_column(index, "optimizer", pa.array([optimizer] * table.num_rows))
     out = folder / name
@@ -443,7 +447,13 @@ def test_verify_replays_an_outside_optimizers_runs_and_refuses_a_forgery_or_an_u
     before = _files(board)
     out = bench_cli("leaderboard", "submit", str(forged), "--board", str(board), "--verify", "1", env=walk)
     assert out.returncode != 0 and re.search(r"run \d+ \(walk seed 0\), trial 0: config\.\w+ .* in the file, .* when"
-                                             r" bench-test-walk 0.0 reruns it here", out.stderr), out.stderr
+                                             r" bench-test-walk 0.0 reruns it here\n", out.stderr), out.stderr
+    # made (the cards say) on another kind of CPU: the refusal says that an honest run may differ there
+    forged = _relabelled(lora_board, "good.parquet", "forged-elsewhere.parquet", "walk",
+                         {"plugin": "walk", "distribution": "bench-test-walk", "version": "0.0"}, "AMD EPYC 7B13")
+    out = bench_cli("leaderboard", "submit", str(forged), "--board", str(board), "--verify", "1", env=walk)
+    assert out.returncode != 0 and "reruns it here (its runs were made on AMD EPYC 7B13, this machine is" in \
+        out.stderr and "replay on the runs' kind)" in out.stderr, out.stderr
     out = bench_cli("leaderboard", "submit", str(lora_board / "walk.parquet"), "--board", str(board), "--verify", "1")
     assert out.returncode != 0 and ("cannot replay walk: its runs name bench-test-walk 0.0; install it here"
                                     in out.stderr), out.stderr

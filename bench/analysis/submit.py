@@ -257,7 +257,18 @@ def _replay(refuse, runs: list[dict[str, Any]], rows_of, registry, seeds: int) -
                     if differ:
                         refuse(f"run {run['run_id']} ({card['optimizer']} seed {card['seed']}), trial {i}: {differ[0]}"
                                f" {theirs.at[i, differ[0]]!r} in the file, {replayed.at[i, differ[0]]!r} when"
-                               f" {named['distribution']} {named['version']} reruns it here")
+                               f" {named['distribution']} {named['version']} reruns it here{_elsewhere(card)}")
+
+
+def _elsewhere(card: dict[str, Any]) -> str:
+    """Why an honest run may not replay here: numerical libraries round differently on another CPU kind."""
+    from bench.runner import cpu_model
+
+    theirs, ours = (card.get("hardware") or {}).get("processor"), cpu_model()
+    if not theirs or theirs == ours:
+        return ""
+    return (f" (its runs were made on {theirs}, this machine is {ours}: numerical libraries round differently on"
+            " another kind of CPU, so replay on the runs' kind)")
 
 
 def _tuple(value):
