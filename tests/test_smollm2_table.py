@@ -16,6 +16,7 @@ import pytest
 from bench.build import design_configs, parse_design
 from bench.registry import Registry
 from bench.store import read_jsonl
+from bench.tables import read_manifest
 from conftest import assert_rebuilt_table, bench_cli
 
 NAME, PROBLEM = "lora-hpo-smollm2-135m-wordnet", "lora-hpo/smollm2-135m-wordnet"
@@ -53,9 +54,7 @@ def test_the_best_configuration_beats_the_median_one_by_five_standard_errors(tab
     assert (best["wordnet_acc"] - median) / best["wordnet_acc_stderr"] >= 5
 
 
-def test_the_surrogate_ranks_held_out_configurations_and_the_manifest_reports_every_level(runs):
-    from bench.tables import read_manifest
-
+def test_the_surrogate_ranks_held_out_configurations_and_the_manifest_reports_every_level():
     manifest = read_manifest(NAME, TABLES)
     levels = ["15", "30", "45", "60"]
     for family in ("random-forest", "gp"):
