@@ -213,6 +213,58 @@ def test_bad_inputs_name_the_fix(stand_ins):
         NasLive(tiny_setup(stand_ins, qa=str(stand_ins)))
 
 
+
+@pytest.mark.slow
+def test_a_fitted_mlm_head_is_the_parents_frozen_in_phase_0_and_refused_for_another_parent(stand_ins, tmp_path):
+    """A parent without an MLM head gets the fitted one: inherited, not new, so the parent's phase 0 trains
+    nothing and its cutoff loss is the fitted head's; a head fitted on another parent is refused."""
+    from safetensors.torch import save_file
+
+    from bench_lora.live import LiveSetupError
+    from bench_nas.mlm_head import fit, parent_digest
+
+    config = transformers.AutoConfig.from_pretrained(stand_ins / "parent")
+    for seed in (0, 1):  # two encoders without a head, as all-MiniLM-L6-v2 ships
+        torch.manual_seed(seed)
+        transformers.DistilBertModel(config).save_pretrained(tmp_path / f"bare{seed}")
+        transformers.AutoTokenizer.from_pretrained(stand_ins / "parent").save_pretrained(tmp_path / f"bare{seed}")
+    bare = NasLive(tiny_setup(stand_ins, parent=str(tmp_path / "bare0")))
+    assert not bare.parent.has_mlm_head
+    tensors, meta = fit(bare, steps=40, lr=3e-3)
+    assert float(meta["mlm_val_loss_after"]) < float(meta["mlm_val_loss_before"])
+    assert meta["parent_sha256"] == parent_digest(bare.parent) and meta["steps"] == "40"
+    head = tmp_path / "head.safetensors"
+    save_file(tensors, str(head), metadata=meta)
+
+    live = NasLive(tiny_setup(stand_ins, parent=str(tmp_path / "bare0"), mlm_head=str(head)))
+    assert live.parent.has_mlm_head
+    model, new = build(Genotype.parent(live.dims), live.parent, 0)
+    assert not [n for n in new if n.startswith("mlm.")]
+    curve, _ = live.pretrain(model, new, 3, seed=0)  # phase 0 only: the parent has nothing new to train
+    assert torch.equal(model.mlm.transform.weight, tensors["mlm.transform.weight"])
+    assert curve[-1]["mlm_val_loss"] == pytest.approx(float(meta["mlm_val_loss_after"]), abs=1e-3)
+
+    for parent, match in [(tmp_path / "bare1", "not fitted on this parent"),
+                          (stand_ins / "parent", "ships a trained MLM head")]:
+        with pytest.raises(LiveSetupError, match=match) as refused:
+            NasLive(tiny_setup(stand_ins, parent=str(parent), mlm_head=str(head)))
+        assert "\n" not in str(refused.value)
+    (tmp_path / "garbled.safetensors").write_bytes(b"not a head")
+    with pytest.raises(LiveSetupError, match="cannot be read.*python -m bench_nas.mlm_head"):
+        NasLive(tiny_setup(stand_ins, parent=str(tmp_path / "bare0"), mlm_head=str(tmp_path / "garbled.safetensors")))
+
+
+@pytest.mark.slow
+def test_the_minilm_instance_pre_trains_from_its_shipped_fitted_head(monkeypatch):
+    from bench_nas.mlm_head import DEFAULT
+
+    spec = Registry().problem("distilbert-nas/minilm-wordnet-qa")
+    assert spec.kwargs["setup"]["mlm_head"] == spec.table_build["setup"]["mlm_head"] == f"package:{DEFAULT}"
+    problem = NasProblem("live", {**spec.kwargs["setup"], "eval_items": 4})
+    assert problem.live.parent.has_mlm_head
+    monkeypatch.setenv("BENCH_NAS_MLM_HEAD", "none")
+    assert not NasProblem("live", {**spec.kwargs["setup"], "eval_items": 4}).live.parent.has_mlm_head
+
 @pytest.mark.slow
 def test_a_nas_table_answers_from_measurements_counts_parameters_and_refuses_bad_input(stand_ins, tmp_path,
                                                                                       monkeypatch):

