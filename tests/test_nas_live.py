@@ -213,7 +213,6 @@ def test_bad_inputs_name_the_fix(stand_ins):
         NasLive(tiny_setup(stand_ins, qa=str(stand_ins)))
 
 
-
 @pytest.mark.slow
 def test_a_fitted_mlm_head_is_the_parents_frozen_in_phase_0_and_refused_for_another_parent(stand_ins, tmp_path):
     """A parent without an MLM head gets the fitted one: inherited, not new, so the parent's phase 0 trains
@@ -264,6 +263,7 @@ def test_the_minilm_instance_pre_trains_from_its_shipped_fitted_head(monkeypatch
     assert problem.live.parent.has_mlm_head
     monkeypatch.setenv("BENCH_NAS_MLM_HEAD", "none")
     assert not NasProblem("live", {**spec.kwargs["setup"], "eval_items": 4}).live.parent.has_mlm_head
+
 
 @pytest.mark.slow
 def test_a_nas_table_answers_from_measurements_counts_parameters_and_refuses_bad_input(stand_ins, tmp_path,

