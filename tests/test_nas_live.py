@@ -201,6 +201,23 @@ def test_a_table_build_pins_its_precision_so_every_row_is_measured_alike(stand_i
     assert hardware()["processor"] == cpu_model() == (named[0] if named else cpu_model())
 
 
+def test_pinned_bf16_on_a_cpu_that_emulates_it_warns_and_auto_falls_back_to_fp32(monkeypatch):
+    import warnings
+
+    from bench_llm import runtime
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: "flags : fma avx avx2")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    with pytest.warns(UserWarning, match="emulates it"):
+        assert runtime.device_and_dtype("bf16")[1] == torch.bfloat16  # still bf16: the rows stay alike
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert runtime.device_and_dtype("auto")[1] is None and runtime.device_and_dtype("fp32")[1] is None
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AMX")
+        assert runtime.device_and_dtype("bf16")[1] == runtime.device_and_dtype("auto")[1] == torch.bfloat16
+
+
 def test_bad_inputs_name_the_fix(stand_ins):
     from bench_lora.live import LiveSetupError
 
