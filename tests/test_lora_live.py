@@ -189,3 +189,29 @@ def test_a_table_built_live_answers_table_mode_at_every_fidelity(tiny, tmp_path,
     assert live.source == "table" and live.fidelity == 6
     early = problem.evaluate(measured, 3, seed=0)
     assert early.source == "table" and early.fidelity == 4 and early.cost < live.cost
+
+
+def test_workers_rendering_the_same_tasks_at_once_never_read_half_a_file(tmp_path):
+    """Two Dask workers render one content-named folder at the same time; one must not see the
+    other's truncated file (lm-eval then reports the task unknown)."""
+    import threading
+
+    from bench_lora.live import multiple_choice_task, render_tasks
+
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    text = multiple_choice_task("race_mc") * 200
+    (tasks / "race_mc.yaml").write_text(text)
+    expected = text.replace("{data_dir}", str(tasks))
+    seen: list[str] = []
+
+    def render_and_read():
+        for _ in range(200):
+            seen.append((render_tasks(tasks) / "race_mc.yaml").read_text())
+
+    threads = [threading.Thread(target=render_and_read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 800 and all(s == expected for s in seen)

@@ -16,6 +16,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import random
 import tempfile
 import time
@@ -62,14 +63,18 @@ class LiveSetup:
 def render_tasks(task_dir: Path) -> Path:
     """The task YAMLs with ``{data_dir}`` replaced by the absolute data folder (lm-eval resolves
     data files against the working directory otherwise), in a temporary folder named by their
-    content, so repeated loads reuse it."""
+    content, so repeated loads reuse it. Each file is staged and renamed: workers rendering the
+    same folder at once never read one another's half-written file."""
     task_dir = task_dir.resolve()
     texts = {y.name: y.read_text().replace("{data_dir}", str(task_dir)) for y in sorted(task_dir.glob("*.yaml"))}
     digest = hashlib.sha256(json.dumps(texts, sort_keys=True).encode()).hexdigest()[:16]
     out = Path(tempfile.gettempdir()) / f"bench-lm-eval-{digest}"
     out.mkdir(exist_ok=True)
     for name, text in texts.items():
-        (out / name).write_text(text)
+        handle, staged = tempfile.mkstemp(suffix=".staged", dir=out)
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        os.replace(staged, out / name)
     return out
 
 
