@@ -5,8 +5,6 @@ configurations, it answers every fidelity the live mode takes, and it rebuilds f
 
 from __future__ import annotations
 
-import os
-import shutil
 import statistics
 from pathlib import Path
 
@@ -17,7 +15,7 @@ from bench.build import design_configs, parse_design
 from bench.registry import Registry
 from bench.store import read_jsonl
 from bench.tables import read_manifest
-from conftest import assert_rebuilt_table, bench_cli
+from conftest import assert_documented_build_rewrites
 
 NAME, PROBLEM = "lora-hpo-smollm2-135m-wordnet", "lora-hpo/smollm2-135m-wordnet"
 TABLES = Path(__file__).resolve().parents[1] / "surrogate_tables"
@@ -86,8 +84,4 @@ def test_the_table_answers_every_fidelity_of_the_live_mode_at_the_next_measured_
 
 @pytest.mark.slow
 def test_the_documented_build_rewrites_the_table_from_its_committed_rows(tmp_path):
-    shutil.copy(TABLES / f"{NAME}.trials.jsonl", tmp_path)
-    result = bench_cli(*BUILD, "--out", str(tmp_path), env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=1200)
-    assert result.returncode == 0, result.stderr
-    assert_rebuilt_table(tmp_path, TABLES, NAME)
-    assert bench_cli("table", "verify", NAME, env={**os.environ, "BENCH_TABLES": str(tmp_path)}).returncode == 0
+    assert_documented_build_rewrites(tmp_path, TABLES, NAME, BUILD)
