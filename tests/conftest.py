@@ -58,8 +58,8 @@ def assert_rebuilt_table(rebuilt: Path, shipped: Path, name: str) -> None:
 
 
 def assert_documented_build_rewrites(tmp_path: Path, shipped: Path, name: str, build: list[str]) -> None:
-    """The documented ``bench table build`` command, given only the table's committed rows, measures nothing anew
-    (every trial is in the rows file) and writes the shipped table, which then verifies."""
+    """The documented ``bench table build`` command, given only the table's committed rows, writes the shipped
+    table (so it measured nothing anew), which then verifies."""
     import shutil
 
     shutil.copy(shipped / f"{name}.trials.jsonl", tmp_path)

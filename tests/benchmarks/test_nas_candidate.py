@@ -6,8 +6,8 @@ Timed once each (a candidate takes minutes); the seconds of pre-training (phase 
 validations), QA fine-tuning and scoring are in extra_info, with the CPU seconds of the whole
 evaluation, which other jobs on the machine do not inflate. With ``--benchmark-disable`` (the normal
 test run) a few steps of each phase run instead, for one of them, so the code stays exercised: at the precision
-this CPU runs fast, since a table build pins bf16, which a CPU without it emulates ten times slower (on an AVX2
-CPU the short candidate took 351 CPU s so, 33 at fp32).
+this CPU runs fast, since a table build pins bf16, which a CPU without it emulates ten times slower (the short
+candidate on an AVX2 CPU: 351 CPU s under bf16, 33 at fp32).
 """
 
 import time
