@@ -201,21 +201,71 @@ def test_a_table_build_pins_its_precision_so_every_row_is_measured_alike(stand_i
     assert hardware()["processor"] == cpu_model() == (named[0] if named else cpu_model())
 
 
-def test_pinned_bf16_on_a_cpu_that_emulates_it_warns_and_auto_falls_back_to_fp32(monkeypatch):
-    import warnings
-
+def test_pinned_bf16_on_a_cpu_that_emulates_it_stays_bf16_and_auto_falls_back_to_fp32(monkeypatch):
     from bench_llm import runtime
 
+    cpu = torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(runtime, "_cpu_flags", lambda: "flags : fma avx avx2")
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
-    with pytest.warns(UserWarning, match="emulates it"):
-        assert runtime.device_and_dtype("bf16")[1] == torch.bfloat16  # still bf16: the rows stay alike
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert runtime.device_and_dtype("auto")[1] is None and runtime.device_and_dtype("fp32")[1] is None
-        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AMX")
-        assert runtime.device_and_dtype("bf16")[1] == runtime.device_and_dtype("auto")[1] == torch.bfloat16
+    assert runtime.device_and_dtype("bf16")[1] == torch.bfloat16  # still bf16: the rows stay alike
+    assert runtime.emulates_bf16(cpu, torch.bfloat16) and not runtime.emulates_bf16(cpu, None)
+    assert runtime.device_and_dtype("auto")[1] is None and runtime.device_and_dtype("fp32")[1] is None
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AMX")
+    assert runtime.device_and_dtype("bf16")[1] == runtime.device_and_dtype("auto")[1] == torch.bfloat16
+    assert not runtime.emulates_bf16(cpu, torch.bfloat16)
+
+
+def test_bf16_matmuls_in_fp32_give_a_bf16_kernels_values_forward_and_backward():
+    """Each product is the fp32 product of the bf16 operands rounded once; against the native bf16 kernel the
+    values differ only where summation order moves a rounding (a bf16 step or two, in a few entries of 10,000)."""
+    from bench_llm.runtime import bf16_matmuls_in_fp32
+
+    g = torch.Generator().manual_seed(0)
+    bf = lambda *shape: torch.randn(*shape, generator=g).bfloat16()  # noqa: E731
+    a, b, c, batch = bf(256, 384), bf(384, 512), bf(512), (bf(4, 64, 96), bf(4, 96, 80), bf(4, 64, 80))
+    cases = [(torch.mm, (a, b)), (torch.addmm, (c, a, b)), (torch.bmm, batch[:2]),
+             (torch.baddbmm, (batch[2], *batch[:2]))]
+    for op, args in cases:
+        with bf16_matmuls_in_fp32():
+            ours = op(*args)
+        assert ours.dtype == torch.bfloat16 and torch.equal(ours, op(*(x.float() for x in args)).bfloat16())
+        native = op(*args)
+        steps = (ours.view(torch.int16).int() - native.view(torch.int16).int()).abs()  # bf16 steps apart
+        assert (steps == 0).float().mean() > 0.999 and steps.max() <= 2
+    layer = torch.nn.Linear(384, 512)
+    x, weight = torch.randn(64, 384, generator=g), torch.randn(64, 512, generator=g)
+
+    def gradients(mode):
+        layer.zero_grad()
+        with mode, torch.autocast("cpu", dtype=torch.bfloat16):
+            out = layer(x)
+        with mode:
+            (out.float() * weight).sum().backward()
+        return out, layer.weight.grad.clone()
+
+    import contextlib
+
+    (out, grad), (native_out, native_grad) = gradients(bf16_matmuls_in_fp32()), gradients(contextlib.nullcontext())
+    assert out.dtype == torch.bfloat16 and (out == native_out).float().mean() > 0.999
+    assert torch.allclose(grad, native_grad, rtol=1e-5, atol=1e-5)  # weight gradients accumulate in fp32
+
+
+def test_a_candidate_on_a_cpu_that_emulates_bf16_runs_its_products_in_fp32_and_says_so(stand_ins, monkeypatch):
+    from bench_llm import runtime
+
+    setup = {**Registry().problem("distilbert-nas/minilm-wordnet-qa").kwargs["setup"],
+             **vars(tiny_setup(stand_ins, precision="bf16"))}
+    problem = NasProblem("live", setup)
+    config = dict(problem.space.get_default_configuration())
+    for fast in (True, False):
+        monkeypatch.setattr(runtime, "_cpu_runs_bf16", lambda: fast)
+        entered = []
+        original = runtime.bf16_matmuls_in_fp32
+        monkeypatch.setattr("bench_nas.live.bf16_matmuls_in_fp32", lambda: entered.append(1) or original())
+        result = problem.evaluate(config, 5, seed=0)
+        assert result.ok and result.extra["autocast"] == "torch.bfloat16"
+        assert result.extra["bf16_matmuls_in_fp32"] is (not fast) and len(entered) == (not fast)
 
 
 def test_bad_inputs_name_the_fix(stand_ins):

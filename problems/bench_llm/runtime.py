@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import resource
 import sys
-import warnings
 from pathlib import Path
 
 
@@ -30,14 +29,44 @@ def device_and_dtype(precision: str = "auto"):
     if precision not in PRECISIONS:
         raise LiveSetupError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
     cuda = torch.cuda.is_available()
-    fast_bf16 = torch.cuda.is_bf16_supported() if cuda else (
-        torch.backends.cpu.get_cpu_capability() in ("AVX512", "AMX") or "avx512_bf16" in _cpu_flags())
     if precision == "auto":
-        precision = "bf16" if fast_bf16 else "fp32"
-    elif precision == "bf16" and not fast_bf16:  # measured: a linear layer's step 15x slower than fp32 on AVX2
-        warnings.warn("bf16 is pinned but this device emulates it (a CPU without AVX-512 or AMX): training runs"
-                      " over ten times slower than at fp32; measure on a machine that has it", stacklevel=2)
+        precision = "bf16" if (torch.cuda.is_bf16_supported() if cuda else _cpu_runs_bf16()) else "fp32"
     return torch.device("cuda" if cuda else "cpu"), (torch.bfloat16 if precision == "bf16" else None)
+
+
+def emulates_bf16(device, dtype) -> bool:
+    """bf16 autocast on a CPU without bf16 matrix kernels (no AVX-512 or AMX), whose emulated matrix products
+    run 10-20 times slower than fp32 (one thread, AVX2: an MLM training step 48 CPU s against 4.9)."""
+    import torch
+
+    return dtype == torch.bfloat16 and device.type == "cpu" and not _cpu_runs_bf16()
+
+
+def bf16_matmuls_in_fp32():
+    """Within it, a bf16 matrix product (mm, addmm, bmm, baddbmm, forward and backward) is computed from the same
+    bf16 operands in fp32 and rounded to bf16 once: what a bf16 kernel computes (products exact in fp32, fp32
+    sums), the values equal but for summation order, as between two CPU kinds; at fp32's cost where
+    ``emulates_bf16``, not the emulated kernel's (tests/test_runtime.py, tests/benchmarks/test_bf16_matmul.py)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    aten = torch.ops.aten
+    products = {aten.mm.default, aten.addmm.default, aten.bmm.default, aten.baddbmm.default}
+
+    class InFp32(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in products and args[-1].dtype == torch.bfloat16:
+                wide = [a.float() if isinstance(a, torch.Tensor) else a for a in args]
+                return func(*wide, **(kwargs or {})).to(torch.bfloat16)
+            return func(*args, **(kwargs or {}))
+
+    return InFp32()
+
+
+def _cpu_runs_bf16() -> bool:
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability() in ("AVX512", "AMX") or "avx512_bf16" in _cpu_flags()
 
 
 def _cpu_flags() -> str:

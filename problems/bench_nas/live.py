@@ -10,7 +10,8 @@ of QA windows is cut to its longest window, and padded positions are never an an
 loss and the answers are those of the full width. On a CPU, whose cost is per token, a fine-tuning
 batch runs as sub-batches of windows of like length (the same gradient, a quarter fewer tokens),
 and scoring takes the windows in order of length. bf16 autocast runs where the hardware has it, or
-as the setup's ``precision`` pins it (bench_llm.runtime.device_and_dtype).
+as the setup's ``precision`` pins it (bench_llm.runtime.device_and_dtype); on a CPU that emulates bf16 its
+matrix products run in fp32 from the bf16 operands (bench_llm.runtime.bf16_matmuls_in_fp32), ten times faster.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Any
 
 from bench.runner import cpu_model
 from bench.trial import Result, Status
-from bench_llm.runtime import LiveSetupError, device_and_dtype, meant_as_path, peak_memory_mb
+from bench_llm.runtime import (LiveSetupError, bf16_matmuls_in_fp32, device_and_dtype, emulates_bf16, meant_as_path,
+                               peak_memory_mb)
 
 MAX_ANSWER_TOKENS = 48
 EXPLODED = 100.0  # an MLM or QA loss above this (ln of a 30k vocabulary is 10.3) has exploded
@@ -422,6 +424,13 @@ class NasLive:
         return 1000 * statistics.median(times)
 
     def evaluate(self, genotype, steps: int, seed: int) -> Result:
+        import contextlib
+
+        emulated = emulates_bf16(self.device, self.autocast_dtype)
+        with bf16_matmuls_in_fp32() if emulated else contextlib.nullcontext():
+            return self._evaluate(genotype, steps, seed, emulated)
+
+    def _evaluate(self, genotype, steps: int, seed: int, emulated: bool) -> Result:
         """Pre-train to ``steps``, fine-tune, score. The learning curve (``extra["curve"]``, a table's rows) has a
         point at ``steps`` and, with ``score_cutoff`` and ``steps`` past it, one at the cutoff, scored on a copy
         of the model with its own random numbers, so phase 1 goes on as if it had not been; each point's CPU and
@@ -439,7 +448,7 @@ class NasLive:
         params = float(count_params(genotype))
         extra: dict[str, Any] = {"new_modules": [f"block{i}.{m}" for i, m in genotype.new_modules()],
                                  "device": str(self.device), "autocast": str(self.autocast_dtype),
-                                 "cpu": cpu_model(), "params_ratio": params / count_params(Genotype.parent(self.dims))}
+                                 "bf16_matmuls_in_fp32": emulated, "cpu": cpu_model(), "params_ratio": params / count_params(Genotype.parent(self.dims))}
         cpu: dict[str, float] = {}
         points: list[dict[str, Any]] = []
         aside = {"wall": 0.0, "cpu": 0.0}  # the cutoff's scoring, which an evaluation stopped later does not pay

@@ -5,9 +5,7 @@ run evaluates it, and as a table build does (also fine-tuned and scored at the p
 Timed once each (a candidate takes minutes); the seconds of pre-training (phase 0, phase 1 and the MLM
 validations), QA fine-tuning and scoring are in extra_info, with the CPU seconds of the whole
 evaluation, which other jobs on the machine do not inflate. With ``--benchmark-disable`` (the normal
-test run) a few steps of each phase run instead, for one of them, so the code stays exercised: at the precision
-this CPU runs fast, since a table build pins bf16, which a CPU without it emulates ten times slower (the short
-candidate on an AVX2 CPU: 351 CPU s under bf16, 33 at fp32).
+test run) a few steps of each phase run instead, for one of them, so the code stays exercised.
 """
 
 import time
@@ -31,7 +29,7 @@ def problem(pytestconfig, request):
     spec = Registry().problem("distilbert-nas/minilm-wordnet-qa")
     setup = dict((spec.kwargs if request.param == "run" else spec.table_build)["setup"])
     if not (pytestconfig.getoption("benchmark_enable") or not pytestconfig.getoption("benchmark_disable")):
-        setup.update(SHORT, precision="auto")
+        setup.update(SHORT)
     return NasProblem("live", setup)
 
 

@@ -3,13 +3,19 @@ evaluator does) against logits at every position, and against transformers' Bert
 
 A random BERT of all-MiniLM-L6-v2's width (2 layers to keep it short), batch 16 x 128, bf16
 autocast on CPU as the evaluator uses it. Report the ratios every-position / masked-only and
-transformers / ours, measured in the same run. With ``--benchmark-disable`` (the normal test run) a
+transformers / ours, measured in the same run. Then the masked-only step at fp32, at bf16 and at bf16 with its
+matrix products in fp32 (bench_llm.runtime.bf16_matmuls_in_fp32, what a CPU that emulates bf16 runs): report
+each against fp32. With ``--benchmark-disable`` (the normal test run) a
 batch of 2 x 16 runs instead, so the code stays exercised without minutes of bf16 steps.
 """
+
+import contextlib
 
 import pytest
 import torch
 import torch.nn.functional as F
+
+from bench_llm.runtime import bf16_matmuls_in_fp32
 
 from bench_nas.genotype import Genotype
 from bench_nas.model import ParentWeights, build
@@ -35,28 +41,38 @@ def models(pytestconfig):
     return hf, ours, ids, labels
 
 
-def step(model, loss_fn):
+def step(model, loss_fn, precision="bf16"):
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
 
     def run():
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = loss_fn(model)
-        optimizer.zero_grad(set_to_none=True)
-        loss.float().backward()
-        optimizer.step()
+        autocast = contextlib.nullcontext() if precision == "fp32" else torch.autocast("cpu", dtype=torch.bfloat16)
+        with bf16_matmuls_in_fp32() if precision == "bf16, products in fp32" else contextlib.nullcontext():
+            with autocast:
+                loss = loss_fn(model)
+            optimizer.zero_grad(set_to_none=True)
+            loss.float().backward()
+            optimizer.step()
     run()  # warm-up
     return run
+
+
+def masked_only(ids, labels):
+    where = labels != -100
+    return lambda model: F.cross_entropy(model.mlm_logits(model.encode(ids, torch.ones_like(ids))[where]).float(),
+                                         labels[where])
 
 
 @pytest.mark.benchmark(group="nas-mlm-step")
 def test_masked_positions_only(benchmark, models):
     _, ours, ids, labels = models
-    where = labels != -100
+    benchmark.pedantic(step(ours, masked_only(ids, labels)), rounds=5, iterations=1)
 
-    def loss(model):
-        hidden = model.encode(ids, torch.ones_like(ids))
-        return F.cross_entropy(model.mlm_logits(hidden[where]).float(), labels[where])
-    benchmark.pedantic(step(ours, loss), rounds=5, iterations=1)
+
+@pytest.mark.benchmark(group="nas-mlm-step-precision")
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "bf16, products in fp32"])
+def test_masked_positions_only_at_precision(benchmark, models, precision):
+    _, ours, ids, labels = models
+    benchmark.pedantic(step(ours, masked_only(ids, labels), precision), rounds=5, iterations=1)
 
 
 @pytest.mark.benchmark(group="nas-mlm-step")
