@@ -46,7 +46,7 @@ def bf16_matmuls_in_fp32():
     """Within it, a bf16 matrix product (mm, addmm, bmm, baddbmm, forward and backward) is computed from the same
     bf16 operands in fp32 and rounded to bf16 once: what a bf16 kernel computes (products exact in fp32, fp32
     sums), the values equal but for summation order, as between two CPU kinds; at fp32's cost where
-    ``emulates_bf16``, not the emulated kernel's (tests/test_runtime.py, tests/benchmarks/test_bf16_matmul.py)."""
+    ``emulates_bf16``, not the emulated kernel's (tests/test_nas_live.py, tests/benchmarks/test_nas_speed.py)."""
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
 

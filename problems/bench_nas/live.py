@@ -448,7 +448,8 @@ class NasLive:
         params = float(count_params(genotype))
         extra: dict[str, Any] = {"new_modules": [f"block{i}.{m}" for i, m in genotype.new_modules()],
                                  "device": str(self.device), "autocast": str(self.autocast_dtype),
-                                 "bf16_matmuls_in_fp32": emulated, "cpu": cpu_model(), "params_ratio": params / count_params(Genotype.parent(self.dims))}
+                                 "bf16_matmuls_in_fp32": emulated, "cpu": cpu_model(),
+                                 "params_ratio": params / count_params(Genotype.parent(self.dims))}
         cpu: dict[str, float] = {}
         points: list[dict[str, Any]] = []
         aside = {"wall": 0.0, "cpu": 0.0}  # the cutoff's scoring, which an evaluation stopped later does not pay
