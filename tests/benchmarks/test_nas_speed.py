@@ -16,7 +16,6 @@ import torch
 import torch.nn.functional as F
 
 from bench_llm.runtime import bf16_matmuls_in_fp32
-
 from bench_nas.genotype import Genotype
 from bench_nas.model import ParentWeights, build
 
