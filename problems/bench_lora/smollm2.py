@@ -8,6 +8,7 @@ The package is located through its metadata, never imported (its module needs ll
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from importlib.metadata import PackageNotFoundError, distribution
@@ -36,7 +37,7 @@ def gguf_path() -> Path:
 def model_dir() -> Path:
     """The cached model folder, converting it from the GGUF file first if needed."""
     target = cache_dir()
-    if (target / "model.safetensors").exists() and (target / "tokenizer.json").exists():
+    if _complete(target):
         return target
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -49,10 +50,20 @@ def model_dir() -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    partial = target.with_name(target.name + ".partial")
+    # staged in a folder of this process's own and renamed: a conversion killed half-way leaves no folder that
+    # looks complete, and of two processes converting at once (parallel tests) the first to finish wins
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)  # a conversion killed half-way leaves no folder that looks complete
+    try:
+        partial.rename(target)
+    except OSError:  # another process renamed its folder there first
+        if not _complete(target):
+            raise
+    shutil.rmtree(partial, ignore_errors=True)
     return target
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / "model.safetensors").exists() and (folder / "tokenizer.json").exists()
