@@ -19,7 +19,8 @@ import math
 import os
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from functools import cache, cached_property, partial
 from importlib.resources import files
@@ -296,8 +297,7 @@ class Forest(_StoredArrays):
             self._means(self.leaves(x[start: start + _CHUNK]), out=means[start: start + _CHUNK])
 
         starts = range(0, len(x), _CHUNK)
-        threads = min(len(starts), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else
-                      os.cpu_count() or 1)
+        threads = min(len(starts), _cores())
         if threads > 1:  # the kernel and numpy's sums let go of the GIL: a large batch takes every core it may use
             with ThreadPoolExecutor(threads) as pool:
                 list(pool.map(chunk, starts))
@@ -643,20 +643,26 @@ class Table:
         return Result({o: float(self.values[o][i]) for o in self.objectives}, **common)
 
 
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def surrogate_quality(x: np.ndarray, y: np.ndarray, groups: list, folds: int = 10,
-                      levels: list | None = None, family: str = "random-forest") -> dict[str, Any]:
+                      levels: list | None = None, family: str = "random-forest",
+                      pool: Executor | None = None) -> dict[str, Any]:
     """Held-out quality of the surrogate: k-fold, grouped so a repeated configuration never sits
     in both the training and the test part; pooled Spearman and mean absolute error, and with
-    ``levels`` (each row's fidelity level) the same per level, where a multi-fidelity optimizer reads it."""
+    ``levels`` (each row's fidelity level) the same per level, where a multi-fidelity optimizer reads it.
+    With a ``pool``, the folds are fitted in its processes (the same numbers: each fits on one thread)."""
     unique = list(dict.fromkeys(groups))
     order = np.random.default_rng(0).permutation(len(unique))
     fold_of = {unique[j]: position % folds for position, j in enumerate(order)}
     fold = np.array([fold_of[g] for g in groups])
     predicted = np.empty_like(y)
-    for k in range(folds):
-        test = fold == k
-        model = SURROGATES[family].fit(x[~test], {"y": y[~test]})
-        predicted[test] = model.predict_many(x[test])["y"]
+    tests = [fold == k for k in range(folds)]
+    parts = ([family] * folds, [x[~test] for test in tests], [y[~test] for test in tests], [x[test] for test in tests])
+    for test, values in zip(tests, (pool.map if pool else map)(_held_out, *parts)):
+        predicted[test] = values
     quality: dict[str, Any] = {"folds": folds, **_agreement(predicted, y)}
     if levels is not None:
         quality["levels"] = {level_key(level): {"rows": int(sum(np.equal(levels, level))),
@@ -664,6 +670,19 @@ def surrogate_quality(x: np.ndarray, y: np.ndarray, groups: list, folds: int = 1
                                                               y[np.equal(levels, level)])}
                              for level in sorted(set(levels))}
     return quality
+
+
+def _held_out(family: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+    """One fold: fitted on one BLAS thread, in this process or a pool's."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return SURROGATES[family].fit(x, {"y": y}).predict_many(x_test)["y"]
+
+
+# from this many rows a table's held-out folds are fitted in one process a core: below it a fold's fit takes
+# well under a second, less than starting the processes (the SmolLM2 table's 928 rows: about 30 s a GP fold)
+_PARALLEL_FOLD_ROWS = 300
 
 
 def _agreement(predicted: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
@@ -696,6 +715,9 @@ def write_table(
     ``types`` fixes the Arrow type of columns that may hold only nulls (an error column, say). With an
     ``encoding``, the surrogates read it, not the unit cube, and the manifest names its features.
     """
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     import pyarrow as pa
     import pyarrow.parquet as pq
     from threadpoolctl import threadpool_limits
@@ -732,7 +754,9 @@ def write_table(
         manifest["surrogates"] = {}
         # on one BLAS thread: a GP fitted on two differs in its last bits, and a rebuild on another machine (or
         # with another OMP_NUM_THREADS) must give the same bytes
-        with threadpool_limits(limits=1):
+        cores = _cores() if len(keep) >= _PARALLEL_FOLD_ROWS else 1
+        pool = ProcessPoolExecutor(cores, mp_context=get_context("spawn")) if cores > 1 else None
+        with threadpool_limits(limits=1), pool or nullcontext():
             for family, model in SURROGATES.items():
                 weights = directory / f"{name}.{'surrogate' if family == 'random-forest' else family}.safetensors"
                 model.fit(x, ys).save(weights)
@@ -741,7 +765,7 @@ def write_table(
                     "inputs": inputs,
                     "file": weights.name,
                     "sha256": sha256_file(weights),
-                    "quality": {o: surrogate_quality(x, ys[o], groups, levels=levels, family=family)
+                    "quality": {o: surrogate_quality(x, ys[o], groups, levels=levels, family=family, pool=pool)
                                 for o in objectives},
                 }
     (directory / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")

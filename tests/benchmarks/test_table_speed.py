@@ -8,10 +8,15 @@ Surrogate queries (issue 15): one off-table lookup <= 50 us, a batch <= 5 us a q
 each is measured against, in the same run: the stored forest walked in numpy as one vectorized
 pass over all its trees (`test_numpy_walk_one_query`, per query also for the batch). A batch takes
 the cores it may use; `test_batch_of_10000_queries_cpu_time` gives its cost on one.
+
+A table's held-out GP folds (400 rows of the SmolLM2 table): fitted in two processes against one
+after the other, the same predictions either way (group held-out-folds).
 """
 
 import itertools
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 import numpy as np
 import pytest
@@ -19,6 +24,7 @@ import pytest
 from bench.registry import Registry
 from bench.runner import RunSpec, run
 from bench.store import Store
+from bench.tables import Table, surrogate_quality
 
 PROBLEM = "lora-hpo/llama-3.2-1b-alpaca"
 TRIALS = 10_000
@@ -109,3 +115,25 @@ def test_runner_10000_random(benchmark, registry, problem, tmp_path):
 
     store, run_id = benchmark.pedantic(through_runner, rounds=3, iterations=1)
     assert len(store.trials(run_id)) == TRIALS
+
+
+@pytest.fixture(scope="module")
+def folds_data():
+    table = Table("lora-hpo-smollm2-135m-wordnet")
+    x, y = table.x[:400], table.values[table.objectives[0]][:400]
+    return x, y, [tuple(row) for row in x], surrogate_quality(x, y, [tuple(row) for row in x], family="gp")
+
+
+@pytest.mark.benchmark(group="held-out-folds")
+def test_gp_folds_one_after_the_other(benchmark, folds_data):
+    x, y, groups, _ = folds_data
+    benchmark.pedantic(surrogate_quality, args=(x, y, groups), kwargs={"family": "gp"}, rounds=1, iterations=1)
+
+
+@pytest.mark.benchmark(group="held-out-folds")
+def test_gp_folds_in_two_processes(benchmark, folds_data):
+    x, y, groups, serial = folds_data
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        quality = benchmark.pedantic(surrogate_quality, args=(x, y, groups), kwargs={"family": "gp", "pool": pool},
+                                     rounds=1, iterations=1)
+    assert quality == serial
