@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import __version__
+from bench import __version__, remove_dead_staging
 
 GENERATED = "Generated on {date} by bench {version}."
 SVG_SALT = "bench-leaderboard"
@@ -93,20 +93,7 @@ def _recover(out: Path) -> None:
             shutil.rmtree(old)
         else:
             old.rename(out)
-    for staging in out.parent.glob(f".{out.name}.staging-*"):
-        pid = staging.name.rsplit("-", 1)[1]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(staging, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    remove_dead_staging(out.parent, f".{out.name}.staging-")
 
 
 def _write_aggregates(summaries: list[dict[str, Any]], agreement: list[dict[str, Any]], folder: Path) -> None:

