@@ -121,7 +121,8 @@ def test_runner_10000_random(benchmark, registry, problem, tmp_path):
 def folds_data():
     table = Table("lora-hpo-smollm2-135m-wordnet")
     x, y = table.x[:400], table.values[table.objectives[0]][:400]
-    return x, y, [tuple(row) for row in x], surrogate_quality(x, y, [tuple(row) for row in x], family="gp")
+    groups = [tuple(row) for row in x]
+    return x, y, groups, surrogate_quality(x, y, groups, family="gp")
 
 
 @pytest.mark.benchmark(group="held-out-folds")
